@@ -1,0 +1,169 @@
+"""build_issue(): the one pipeline that build, preview and send all use."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from composer.errors import UsageError
+from composer.loading import load_issue
+from composer.model import Issue, Newsletter
+from composer.project import Project, display_path
+from composer.render import html as html_render
+from composer.render import templates
+from composer.render.view import IssueView, build_view
+
+Mode = Literal["auto", "full", "digest"]
+MODES: tuple[Mode, ...] = ("auto", "full", "digest")
+
+# Stands where each recipient's unsubscribe URL goes; sending substitutes it per recipient.
+# A URL of the reserved .invalid domain: every stage passes it through untouched.
+UNSUBSCRIBE_PLACEHOLDER = "https://unsubscribe.compose.invalid/personal-link"
+
+EMAIL_TEMPLATE = "issue.mjml.j2"
+TEXT_TEMPLATE = "issue.txt.j2"
+KB = 1024
+
+
+@dataclass(frozen=True)
+class BuiltIssue:
+    """Everything a build produces, in memory; write_build() puts it on disk."""
+
+    slug: str
+    source: Path
+    issue: Issue
+    newsletter: Newsletter
+    view: IssueView
+    mode: Literal["full", "digest"]
+    email_html: str
+    email_txt: str
+    web_html: str
+    full_size: int  # bytes of the inlined full email, measured or not (-1: not rendered)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def subject(self) -> str:
+        return self.issue.subject
+
+    @property
+    def email_size(self) -> int:
+        return len(self.email_html.encode("utf-8"))
+
+    @property
+    def budget(self) -> int:
+        return self.newsletter.max_email_kb * KB
+
+
+def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> BuiltIssue:
+    """Validate and render one issue; nothing is written."""
+    if mode not in MODES:
+        raise UsageError(f"unknown mode '{mode}' (use {', '.join(MODES)})")
+    if not issue_path.is_file():
+        raise UsageError(f"{display_path(issue_path)}: no such issue file")
+    newsletter = project.newsletter
+    issue = load_issue(issue_path, newsletter, display_path(issue_path))
+    slug = issue_path.stem
+    view = build_view(issue, newsletter, slug)
+    folder = project.templates_dir
+    css = templates.stylesheet(folder)
+    budget = newsletter.max_email_kb * KB
+    warnings: list[str] = []
+
+    full_html = _email_html(folder, css, view, "full") if mode in ("auto", "full") else ""
+    full_size = len(full_html.encode("utf-8")) if full_html else -1
+    if mode == "full" or (mode == "auto" and full_size <= budget):
+        chosen, email_html = "full", full_html
+        if full_size > budget:
+            warnings.append(
+                f"OVER BUDGET: email.html is {_kb(full_size)} KB, above max_email_kb "
+                f"{newsletter.max_email_kb} KB; Gmail clips it and hides the unsubscribe link "
+                "(use --mode auto or digest)"
+            )
+    else:
+        chosen, email_html = "digest", _email_html(folder, css, view, "digest")
+        size = len(email_html.encode("utf-8"))
+        if size > budget:
+            warnings.append(
+                f"OVER BUDGET even as a digest: email.html is {_kb(size)} KB, above "
+                f"{newsletter.max_email_kb} KB; shorten summaries or split the issue"
+            )
+    email_txt = templates.render(
+        folder, TEXT_TEMPLATE, v=view, mode=chosen, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER
+    )
+    web_mjml = templates.render(
+        folder, EMAIL_TEMPLATE, v=view, mode="full", web=True, unsubscribe_url=None
+    )
+    web_html = html_render.with_theme(html_render.mjml_to_html(web_mjml, EMAIL_TEMPLATE), css)
+    return BuiltIssue(
+        slug=slug,
+        source=issue_path,
+        issue=issue,
+        newsletter=newsletter,
+        view=view,
+        mode=chosen,
+        email_html=email_html,
+        email_txt=email_txt,
+        web_html=web_html,
+        full_size=full_size,
+        warnings=warnings,
+    )
+
+
+def _email_html(folder: Path, css: str, view: IssueView, mode: str) -> str:
+    mjml = templates.render(
+        folder, EMAIL_TEMPLATE, v=view, mode=mode, web=False, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER
+    )
+    return html_render.inline_css(html_render.mjml_to_html(mjml, EMAIL_TEMPLATE), css)
+
+
+def _kb(size: int) -> str:
+    return f"{size / KB:.1f}"
+
+
+def write_build(built: BuiltIssue, out_dir: Path, sample_message: bytes) -> Path:
+    """Write the build to out_dir/<slug>/ all at once: a failed build leaves the old one intact."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / built.slug
+    staging = Path(tempfile.mkdtemp(prefix=f".{built.slug}.", dir=out_dir))
+    try:
+        files = {
+            "email.html": built.email_html,
+            "email.txt": built.email_txt,
+            "web.html": built.web_html,
+            "meta.json": json.dumps(_meta(built), indent=2, ensure_ascii=False) + "\n",
+        }
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8", newline="")
+        (staging / "message.eml").write_bytes(sample_message)
+        staging.chmod(0o755)
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{built.slug}.old.", dir=out_dir))
+            os.replace(final, old / built.slug)
+            os.replace(staging, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def _meta(built: BuiltIssue) -> dict[str, object]:
+    issue = built.issue
+    return {
+        "slug": built.slug,
+        "subject": issue.subject,
+        "volume": issue.volume,
+        "date": issue.date.isoformat(),
+        "preheader": issue.preheader,
+        "mode": built.mode,
+        "email_bytes": built.email_size,
+        "sections": len(issue.sections),
+        "articles": built.view.article_count,
+    }

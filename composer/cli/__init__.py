@@ -1,0 +1,101 @@
+"""The `compose` command: global options, lazy sub-commands, and the one error boundary."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from composer.errors import EXIT_INTERRUPTED, EXIT_USAGE, ComposeError
+
+# Sub-commands load their module only when called, so `compose build` never imports the mailer.
+_COMMANDS = {
+    "validate": "composer.cli.compose_cmds:validate",
+    "build": "composer.cli.compose_cmds:build",
+    "check": "composer.cli.compose_cmds:check",
+    "schema": "composer.cli.compose_cmds:schema",
+    "preview": "composer.cli.preview_cmd:preview",
+    "subscribers": "composer.cli.subscribers_cmd:subscribers",
+    "send": "composer.cli.delivery_cmd:send",
+    "status": "composer.cli.delivery_cmd:status",
+    "serve": "composer.cli.serve_cmd:serve",
+    "suppressions": "composer.cli.suppressions_cmd:suppressions",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = _COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            return None  # not built yet
+        return getattr(module, attr)
+
+
+@dataclass
+class App:
+    """What every command shares: where the project is, loaded on first use."""
+
+    project_dir: Path | None
+    traceback: bool = False
+    _project: object = field(default=None, repr=False)
+
+    def project(self):  # -> composer.project.Project
+        if self._project is None:
+            from composer.project import load_project
+
+            self._project = load_project(self.project_dir)
+        return self._project
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--project",
+    "project_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Newsletter project folder (default: nearest folder upward with newsletter.yaml).",
+)
+@click.option("--traceback", is_flag=True, help="Show a Python traceback on errors (for bug reports).")
+@click.version_option(package_name="composer")
+@click.pass_context
+def cli(ctx: click.Context, project_dir: Path | None, traceback: bool) -> None:
+    """Compose newsletter issues from YAML and send them to subscriber lists."""
+    ctx.obj = App(project_dir, traceback)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the command, turn every known failure into one line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    show_traceback = "--traceback" in args
+    try:
+        code = cli.main(args=args, prog_name="compose", standalone_mode=False)
+    except ComposeError as exc:
+        if show_traceback:
+            raise
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

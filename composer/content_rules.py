@@ -1,0 +1,157 @@
+"""Rules beyond shape: references resolve, links are absolute and safe, addresses are real syntax."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+
+from composer.errors import Problem
+from composer.model import Newsletter
+from composer.render import markdown
+from composer.yamlmarks import MarkedYaml, Path_
+
+_SDG = re.compile(r"^\d{1,2}(\.([0-9]{1,2}|[a-z]))?$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_MARKDOWN_ISSUE_FIELDS = ("intro",)
+_MARKDOWN_ARTICLE_FIELDS = ("body", "summary")
+
+
+def url_problem(url: str, *, image: bool = False) -> str | None:
+    """Why `url` cannot be used in an email, or None when it can."""
+    allowed = ("http", "https") if image else ("http", "https", "mailto")
+    stripped = url.strip()
+    if not stripped:
+        return "empty link"
+    if stripped.startswith("#"):
+        return f"link '{url}' points inside the page; use an absolute https:// URL"
+    scheme = urlsplit(stripped).scheme.lower()
+    if not scheme:
+        return f"relative link '{url}'; use an absolute https:// URL"
+    if scheme not in allowed:
+        return f"link scheme '{scheme}:' is not allowed here (use {', '.join(allowed)})"
+    if scheme in ("http", "https") and not urlsplit(stripped).netloc:
+        return f"link '{url}' has no host"
+    if scheme == "mailto" and email_problem(stripped[len("mailto:") :].split("?")[0]):
+        return f"mailto link '{url}' has no valid address"
+    return None
+
+
+def email_problem(address: str) -> str | None:
+    """Why `address` is not a valid e-mail address (syntax only, no DNS), or None."""
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return None
+
+
+def check_newsletter(doc: MarkedYaml) -> None:
+    """Cross-field rules of newsletter.yaml, appended to doc.problems."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    for key in ("archive_url", "unsubscribe_url", "website"):
+        value = data.get(key)
+        if isinstance(value, str):
+            why = url_problem(value, image=True)
+            if why:
+                doc.problem((key,), f"{key}: {why}")
+    language = data.get("language")
+    if isinstance(language, str) and not _LANGUAGE.match(language):
+        doc.problem(("language",), f"language: '{language}' is not a BCP 47 tag such as en or sr-Latn")
+    for box in ("from", "reply_to"):
+        value = data.get(box)
+        if isinstance(value, dict):
+            _check_email(doc, (box, "email"), value.get("email"))
+    for key, contact in _items(data.get("contacts")):
+        if isinstance(contact, dict):
+            _check_email(doc, ("contacts", key, "email"), contact.get("email"))
+    contacts = data.get("contacts") if isinstance(data.get("contacts"), dict) else {}
+    _check_contact_refs(doc, ("footer_contacts",), data.get("footer_contacts"), contacts)
+
+
+def check_issue(doc: MarkedYaml, newsletter: Newsletter) -> None:
+    """Cross-reference and link rules of an issue file, appended to doc.problems."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    contacts = newsletter.contacts
+    for field in _MARKDOWN_ISSUE_FIELDS:
+        _check_markdown(doc, (field,), data.get(field))
+    _check_contact_refs(doc, ("footer_contacts",), data.get("footer_contacts"), contacts)
+    for s, section in _enumerate(data.get("sections")):
+        spath: Path_ = ("sections", s)
+        pillar = section.get("pillar")
+        if pillar is not None and str(pillar) not in newsletter.pillars:
+            known = ", ".join(newsletter.pillars) or "none are defined in newsletter.yaml"
+            doc.problem((*spath, "pillar"), f"unknown pillar '{pillar}' (pillars: {known})")
+        _check_markdown(doc, (*spath, "intro"), section.get("intro"))
+        _check_contact_refs(doc, (*spath, "contacts"), section.get("contacts"), contacts)
+        for a, article in _enumerate(section.get("articles")):
+            apath: Path_ = (*spath, "articles", a)
+            for field in _MARKDOWN_ARTICLE_FIELDS:
+                _check_markdown(doc, (*apath, field), article.get(field))
+            _check_contact_refs(doc, (*apath, "contacts"), article.get("contacts"), contacts)
+            for n, link in _enumerate(article.get("links")):
+                url = link.get("url")
+                if isinstance(url, str) and (why := url_problem(url)):
+                    doc.problem((*apath, "links", n, "url"), why)
+            image = article.get("image")
+            if isinstance(image, dict) and isinstance(image.get("src"), str):
+                if why := url_problem(image["src"], image=True):
+                    doc.problem((*apath, "image", "src"), f"image: {why}")
+            for n, target in enumerate(article.get("sdg") or []):
+                if not _SDG.match(str(target)):
+                    doc.problem((*apath, "sdg", n), f"'{target}' is not an SDG target like 16.4 or 16.a")
+
+
+def _check_email(doc: MarkedYaml, path: Path_, value: object) -> None:
+    if isinstance(value, str) and (why := email_problem(value)):
+        doc.problem(path, f"invalid e-mail address '{value}': {why}")
+
+
+def _check_contact_refs(doc: MarkedYaml, path: Path_, refs: object, contacts: dict) -> None:
+    if not isinstance(refs, list):
+        return
+    for n, ref in enumerate(refs):
+        if isinstance(ref, str) and ref not in contacts:
+            hint = difflib.get_close_matches(ref, list(contacts), n=1, cut_off=0.6)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else " (add it under contacts: in newsletter.yaml)"
+            doc.problem((*path, n), f"unknown contact '{ref}'{suggestion}")
+        elif isinstance(ref, dict) and isinstance(ref.get("email"), str):
+            _check_email(doc, (*path, n, "email"), ref["email"])
+
+
+def _check_markdown(doc: MarkedYaml, path: Path_, text: object) -> None:
+    """Report each bad link in a Markdown field at the line it stands on."""
+    if not isinstance(text, str):
+        return
+    for kind, target in markdown.link_targets(text):
+        why = url_problem(target, image=kind == "image")
+        if why:
+            line, col = _locate_in_block(doc, path, text, target)
+            doc.problems.append(Problem(why, doc.file, line, col))
+
+
+def _locate_in_block(doc: MarkedYaml, path: Path_, text: str, target: str) -> tuple[int | None, int | None]:
+    """The file line and column of `target` inside a scalar that starts at `path`."""
+    line, col = doc.spot(path)
+    if line is None:
+        return None, None
+    spot = doc.spots.get(path)
+    start = line + 1 if spot is not None and spot.block else line
+    needle = f"({target}" if target else "]("
+    for number in range(start, min(len(doc.lines), start + text.count("\n") + 2) + 1):
+        found = doc.lines[number - 1].find(needle)
+        if found >= 0:
+            return number, found + 2 if target else found + 1
+    return line, col
+
+
+def _enumerate(items: object) -> list[tuple[int, dict]]:
+    if not isinstance(items, list):
+        return []
+    return [(n, item) for n, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _items(mapping: object) -> list[tuple[str, object]]:
+    return list(mapping.items()) if isinstance(mapping, dict) else []

@@ -1,0 +1,83 @@
+"""One exception root for every user-facing failure, and the documented exit codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_INVALID = 1  # an issue, config or subscriber file is invalid; nothing was sent or written
+EXIT_USAGE = 2  # usage error, or a send refused
+EXIT_PARTIAL = 3  # the send ran but some recipients failed; a re-run retries them
+EXIT_INTERRUPTED = 130  # interrupted; the delivery log is consistent and a re-run resumes
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong (or worth a warning) in a file, with where it is."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None  # 1-based
+    col: int | None = None  # 1-based
+    severity: str = "error"  # "error" | "warning"
+
+    def __str__(self) -> str:
+        where = ":".join(str(p) for p in (self.file, self.line, self.col) if p is not None)
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{where}: {prefix}{self.message}" if where else f"{prefix}{self.message}"
+
+
+class ComposeError(Exception):
+    """Root of every error the CLI reports as one line per problem, without a traceback."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(
+        self,
+        message: str,
+        file: str | Path | None = None,
+        line: int | None = None,
+        col: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.problems: list[Problem] = [
+            Problem(message, str(file) if file is not None else None, line, col)
+        ]
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+class InvalidInput(ComposeError):
+    """An input file is invalid; carries every problem found in it, not just the first."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, problems: list[Problem]) -> None:
+        Exception.__init__(self, "; ".join(str(p) for p in problems))
+        self.problems = list(problems)
+
+
+class UsageError(ComposeError):
+    """The command was called wrongly (unknown list, missing setting, ...)."""
+
+    exit_code = EXIT_USAGE
+
+
+class SendRefused(ComposeError):
+    """A send was refused before anything went out (no --yes without a terminal, ...)."""
+
+    exit_code = EXIT_USAGE
+
+
+class SendIncomplete(ComposeError):
+    """The send ran but some recipients failed; the delivery log holds them."""
+
+    exit_code = EXIT_PARTIAL
+
+
+class Interrupted(ComposeError):
+    """Stopped by SIGINT after recording the in-flight messages."""
+
+    exit_code = EXIT_INTERRUPTED

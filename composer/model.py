@@ -1,0 +1,166 @@
+"""Typed models of newsletter.yaml and issue files; pydantic checks shape, loading.py adds places."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def _one_line(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must be one line without control characters")
+    return value
+
+
+class Mailbox(Strict):
+    name: NonEmpty
+    email: NonEmpty
+
+    @field_validator("name", "email")
+    @classmethod
+    def _single_line(cls, value: str) -> str:
+        return _one_line(value)
+
+
+class Contact(Strict):
+    name: NonEmpty
+    email: str | None = None
+    title: str | None = Field(default=None, description="Honorific shown before the name, e.g. Ms.")
+    role: str | None = None
+
+
+# A contact reference: a key of newsletter.yaml `contacts:` or an inline mapping.
+ContactRef = str | Contact
+
+
+class Pillar(Strict):
+    title: NonEmpty
+    color: str = "#1f6fb2"
+
+    @field_validator("color")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not _COLOR.match(value):
+            raise ValueError("must be a colour like #1f6fb2")
+        return value
+
+
+class TransportSettings(Strict):
+    kind: Literal["outbox", "smtp", "sendgrid"] = "outbox"
+    outbox_dir: str = "outbox"
+    host: str | None = None
+    port: int | None = None
+    starttls: bool | None = None
+    username: str | None = None
+    concurrency: int = Field(default=4, ge=1, le=64)
+    asm_group_id: int | None = None
+    categories: list[str] = []
+    timeout: float = Field(default=30.0, gt=0)
+    max_per_second: float | None = Field(default=None, gt=0)
+    max_per_hour: float | None = Field(default=None, gt=0)
+
+
+class Newsletter(Strict):
+    """newsletter.yaml: the masthead, said once."""
+
+    name: NonEmpty
+    organization: str | None = None
+    language: str = "en"
+    website: str | None = None
+    archive_url: NonEmpty
+    unsubscribe_url: str | None = None
+    unsubscribe_mailto: str | None = Field(
+        default=None, description="Address for a mailto: List-Unsubscribe alternative"
+    )
+    list_id: str | None = Field(default=None, description="List-Id domain part; default from `from`")
+    postal_address: NonEmpty
+    from_: Mailbox = Field(alias="from")
+    reply_to: Mailbox | None = None
+    max_email_kb: int = Field(default=90, ge=10, le=102)
+    pillars: dict[str, Pillar] = {}
+    contacts: dict[str, Contact] = {}
+    footer_contacts: list[ContactRef] = []
+    transport: TransportSettings = TransportSettings()
+
+    @property
+    def archive_base(self) -> str:
+        return self.archive_url if self.archive_url.endswith("/") else self.archive_url + "/"
+
+    @property
+    def unsubscribe_base(self) -> str:
+        base = self.unsubscribe_url or self.archive_base + "unsubscribe/"
+        return base if base.endswith("/") else base + "/"
+
+    def web_url(self, slug: str) -> str:
+        return f"{self.archive_base}{slug}/"
+
+
+class Image(Strict):
+    src: NonEmpty
+    alt: NonEmpty
+    width: int | None = Field(default=None, gt=0)
+    height: int | None = Field(default=None, gt=0)
+
+
+class Link(Strict):
+    text: NonEmpty
+    url: NonEmpty
+
+
+class Article(Strict):
+    title: NonEmpty
+    dateline: NonEmpty
+    body: NonEmpty
+    summary: str | None = None
+    image: Image | None = None
+    links: list[Link] = []
+    contacts: list[ContactRef] = []
+    sdg: list[str] = []
+    funding: str | None = None
+
+
+class Section(Strict):
+    title: NonEmpty
+    pillar: str | None = None
+    intro: str | None = None
+    contacts: list[ContactRef] = []
+    articles: list[Article] = Field(min_length=1)
+
+
+class Issue(Strict):
+    """One issue file under issues/."""
+
+    volume: int | NonEmpty
+    date: dt.date
+    subject: NonEmpty
+    preheader: str | None = None
+    intro: str | None = None
+    sections: list[Section] = Field(min_length=1)
+    footer_contacts: list[ContactRef] | None = None
+
+    @field_validator("subject", "preheader")
+    @classmethod
+    def _single_line(cls, value: str | None) -> str | None:
+        return None if value is None else _one_line(value)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _no_datetime(cls, value: object) -> object:
+        if isinstance(value, dt.datetime):
+            raise ValueError("must be a date (YYYY-MM-DD), not a date and time")
+        return value

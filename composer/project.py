@@ -1,0 +1,78 @@
+"""Find the newsletter project (the folder holding newsletter.yaml) and load its masthead."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from composer.errors import UsageError
+from composer.loading import load_newsletter
+from composer.model import Newsletter
+
+NEWSLETTER_FILE = "newsletter.yaml"
+STATE_DIR = ".compose"
+# The default theme: the repository's templates/ folder, used by projects without their own.
+DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded newsletter project: its root folder and validated newsletter.yaml."""
+
+    root: Path
+    newsletter: Newsletter
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / NEWSLETTER_FILE
+
+    @property
+    def subscribers_dir(self) -> Path:
+        return self.root / "subscribers"
+
+    @property
+    def templates_dir(self) -> Path:
+        own = self.root / "templates"
+        return own if own.is_dir() else DEFAULT_TEMPLATES
+
+    def state_dir(self) -> Path:
+        """The git-ignored folder for the delivery log and secrets, created on first use."""
+        path = self.root / STATE_DIR
+        path.mkdir(mode=0o700, exist_ok=True)
+        return path
+
+    def display(self, path: Path) -> str:
+        """A path as the user should see it in messages."""
+        return display_path(path)
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder from `start` upward that holds newsletter.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / NEWSLETTER_FILE).is_file():
+            return folder
+    raise UsageError(
+        f"no {NEWSLETTER_FILE} in {here} or any folder above it; "
+        "run inside a newsletter project or pass --project DIR"
+    )
+
+
+def load_project(root: Path | None = None) -> Project:
+    """Load the project at `root` (or the nearest one upward from the working folder)."""
+    if root is not None and not (root / NEWSLETTER_FILE).is_file():
+        raise UsageError(f"{root}: no {NEWSLETTER_FILE} here (--project must name a project folder)")
+    folder = root.resolve() if root is not None else find_root()
+    config = folder / NEWSLETTER_FILE
+    newsletter = load_newsletter(config, display_path(config))
+    return Project(folder, newsletter)
+
+
+def display_path(path: Path) -> str:
+    """`path` relative to the working folder when that is shorter, as error messages show it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if relative.startswith("..") else relative

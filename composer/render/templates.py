@@ -1,0 +1,73 @@
+"""The Jinja2 environment of a theme folder: autoescaped (except text), strict, with our filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from pathlib import Path
+
+import jinja2
+
+from composer.model import Contact
+from composer.render import plaintext
+
+_YEAR_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def long_date(value: dt.date) -> str:
+    """15 January 2021, as UN documents write dates."""
+    return f"{value.day} {value:%B %Y}"
+
+
+def volume_label(volume: int | str) -> str:
+    """'Vol. 36' for numbered issues, 'May 2022' for year-month ones, else the text as given."""
+    text = str(volume)
+    if text.isdigit():
+        return f"Vol. {text}"
+    match = _YEAR_MONTH.match(text)
+    if match and 1 <= int(match.group(2)) <= 12:
+        return dt.date(int(match.group(1)), int(match.group(2)), 1).strftime("%B %Y")
+    return text
+
+
+def people_text(contacts: list[Contact]) -> str:
+    """'Ms. A (a@x), B and C (c@x)' for the text part."""
+    names = [
+        " ".join(filter(None, [c.title, c.name])) + (f" ({c.email})" if c.email else "")
+        for c in contacts
+    ]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+@functools.cache
+def environment(folder: Path) -> jinja2.Environment:
+    """One environment per theme folder, cached so rebuilds reuse compiled templates."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        autoescape=lambda name: name is None or not name.endswith(".txt.j2"),
+        undefined=jinja2.StrictUndefined,
+        auto_reload=True,  # preview edits templates while running
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        long_date=long_date,
+        volume_label=volume_label,
+        people_text=people_text,
+        md=plaintext.markdown_to_text,
+        wrap=plaintext.wrap,
+    )
+    return env
+
+
+STYLESHEET = "partials/email.css"
+
+
+def stylesheet(folder: Path) -> str:
+    """The theme's CSS, inlined into the email and linked into the web version."""
+    return (folder / STYLESHEET).read_text(encoding="utf-8")
+
+
+def render(folder: Path, name: str, **context: object) -> str:
+    """Render template `name` of the theme in `folder`."""
+    return environment(folder).get_template(name).render(**context)

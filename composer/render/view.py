@@ -1,0 +1,139 @@
+"""The view of an issue that templates read: contacts resolved, pillars grouped, anchors assigned."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from markupsafe import Markup
+
+from composer.model import Article, Contact, ContactRef, Issue, Newsletter, Pillar, Section
+from composer.render import markdown
+
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    article: Article
+    anchor: str
+    url: str  # the article in the web version
+    body_html: Markup
+    teaser_html: Markup
+    teaser_md: str
+    contacts: list[Contact]
+
+
+@dataclass(frozen=True)
+class SectionView:
+    section: Section
+    anchor: str
+    intro_html: Markup | None
+    contacts: list[Contact]
+    articles: list[ArticleView]
+
+
+@dataclass(frozen=True)
+class PillarGroup:
+    """Consecutive sections under one pillar band (pillar None: no band)."""
+
+    key: str | None
+    pillar: Pillar | None
+    sections: list[SectionView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class IssueView:
+    issue: Issue
+    newsletter: Newsletter
+    slug: str
+    web_url: str
+    intro_html: Markup | None
+    groups: list[PillarGroup]
+    footer_contacts: list[Contact]
+
+    @property
+    def sections(self) -> list[SectionView]:
+        return [s for g in self.groups for s in g.sections]
+
+    @property
+    def article_count(self) -> int:
+        return sum(len(s.articles) for s in self.sections)
+
+
+def slugify(text: str, limit: int = 60) -> str:
+    """An ASCII anchor/slug for a title: 'UNODC joins …' -> 'unodc-joins-…'."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = _NON_WORD.sub("-", ascii_text.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "item"
+
+
+def build_view(issue: Issue, newsletter: Newsletter, slug: str) -> IssueView:
+    """Resolve everything templates need once, so templates only lay out."""
+    web_url = newsletter.web_url(slug)
+    used: set[str] = set()
+
+    def anchor(title: str) -> str:
+        base = slugify(title)
+        candidate, n = base, 2
+        while candidate in used:
+            candidate, n = f"{base}-{n}", n + 1
+        used.add(candidate)
+        return candidate
+
+    groups: list[PillarGroup] = []
+    for section in issue.sections:
+        key = section.pillar
+        if not groups or groups[-1].key != key:
+            groups.append(PillarGroup(key, newsletter.pillars.get(key) if key else None))
+        articles = [_article_view(a, anchor(a.title), web_url, newsletter) for a in section.articles]
+        groups[-1].sections.append(
+            SectionView(
+                section=section,
+                anchor=anchor(section.title),
+                intro_html=_md(section.intro),
+                contacts=resolve_contacts(section.contacts, newsletter),
+                articles=articles,
+            )
+        )
+    footer_refs = issue.footer_contacts if issue.footer_contacts is not None else newsletter.footer_contacts
+    return IssueView(
+        issue=issue,
+        newsletter=newsletter,
+        slug=slug,
+        web_url=web_url,
+        intro_html=_md(issue.intro),
+        groups=groups,
+        footer_contacts=resolve_contacts(footer_refs, newsletter),
+    )
+
+
+def resolve_contacts(refs: list[ContactRef], newsletter: Newsletter) -> list[Contact]:
+    """Contact keys looked up in newsletter.yaml; inline contacts as given (validation ran before)."""
+    return [newsletter.contacts[ref] if isinstance(ref, str) else ref for ref in refs]
+
+
+def teaser_source(article: Article) -> str:
+    """The teaser's Markdown: the summary, else the body's first paragraph."""
+    if article.summary:
+        return article.summary
+    blocks = markdown.paragraphs(article.body)
+    return blocks[0] if blocks else article.body
+
+
+def _article_view(article: Article, anchor: str, web_url: str, newsletter: Newsletter) -> ArticleView:
+    teaser = teaser_source(article)
+    return ArticleView(
+        article=article,
+        anchor=anchor,
+        url=f"{web_url}#{anchor}",
+        body_html=Markup(markdown.to_html(article.body)),
+        teaser_html=Markup(markdown.to_html(teaser)),
+        teaser_md=teaser,
+        contacts=resolve_contacts(article.contacts, newsletter),
+    )
+
+
+def _md(text: str | None) -> Markup | None:
+    return Markup(markdown.to_html(text)) if text else None
