@@ -99,7 +99,7 @@ def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> Buil
         folder, EMAIL_TEMPLATE, v=view, mode="full", web=True, unsubscribe_url=None
     )
     web_html = html_render.with_theme(html_render.mjml_to_html(web_mjml, EMAIL_TEMPLATE), css)
-    return BuiltIssue(
+    built = BuiltIssue(
         slug=slug,
         source=issue_path,
         issue=issue,
@@ -112,6 +112,10 @@ def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> Buil
         full_size=full_size,
         warnings=warnings,
     )
+    from composer.checks import run_checks  # the same checks the preview page shows
+
+    warnings.extend(str(check) for check in run_checks(built) if check.level == "warning")
+    return built
 
 
 def _email_html(folder: Path, css: str, view: IssueView, mode: str) -> str:

@@ -50,13 +50,13 @@ def _validate(doc: MarkedYaml, model: type[M]) -> M | None:
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
-        seen: set[Path_] = set()
+        by_path: dict[Path_, list[dict]] = {}
         for error in exc.errors():
             path = _data_path(doc.data, error["loc"])
-            if path in seen or any(path[: len(bad)] == bad for bad in doc.bad_paths):
-                continue  # one message per place; unions report each alternative
-            seen.add(path)
-            _report(doc, path, error)
+            if not any(path[: len(bad)] == bad for bad in doc.bad_paths):
+                by_path.setdefault(path, []).append(error)
+        for path, errors in by_path.items():
+            _report(doc, path, errors)  # one message per place; unions report each alternative
         return None
 
 
@@ -120,14 +120,18 @@ _MESSAGES = {
 }
 
 
-def _report(doc: MarkedYaml, path: Path_, error: dict) -> None:
+def _report(doc: MarkedYaml, path: Path_, errors: list[dict]) -> None:
+    error = errors[0]
     kind = error["type"]
     name = _describe(path)
-    if kind == "missing":
+    expected = sorted({_MESSAGES[e["type"]].removeprefix("expected ") for e in errors if e["type"] in _MESSAGES})
+    if len(expected) > 1:  # a value of neither alternative of a union (volume: int or text)
+        doc.problem(path, f"{name}: expected {' or '.join(expected)}")
+    elif kind == "missing":
         doc.problem(path[:-1], f"missing required key '{path[-1]}'{_where(path[:-1])}")
     elif kind == "extra_forbidden":
         key = str(path[-1])
-        hint = difflib.get_close_matches(key, sorted(_field_names()), n=1, cut_off=0.75)
+        hint = difflib.get_close_matches(key, sorted(_field_names()), n=1, cutoff=0.75)
         suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
         doc.problem(path, f"unknown key '{key}'{suggestion}", key=True)
     elif kind == "too_short":

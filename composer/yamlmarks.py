@@ -107,7 +107,8 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, name: str) -> Problem:
         what = "tab character where YAML expects spaces"
     message = f"YAML syntax error: {what}"
     if exc.context and exc.problem:
-        message += f" ({exc.context})"
+        started = f" at line {exc.context_mark.line + 1}" if exc.context_mark else ""
+        message += f" ({exc.context}{started})"
     line = mark.line + 1 if mark else None
     col = mark.column + 1 if mark else None
     return Problem(message, name, line, col)

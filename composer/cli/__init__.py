@@ -9,13 +9,13 @@ from pathlib import Path
 
 import click
 
-from composer.errors import EXIT_INTERRUPTED, EXIT_USAGE, ComposeError
+from composer.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_USAGE, ComposeError
 
 # Sub-commands load their module only when called, so `compose build` never imports the mailer.
 _COMMANDS = {
     "validate": "composer.cli.compose_cmds:validate",
     "build": "composer.cli.compose_cmds:build",
-    "check": "composer.cli.compose_cmds:check",
+    "check": "composer.cli.preview_cmd:check",
     "schema": "composer.cli.compose_cmds:schema",
     "preview": "composer.cli.preview_cmd:preview",
     "subscribers": "composer.cli.subscribers_cmd:subscribers",
@@ -98,4 +98,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:  # a bug: say so in one line; --traceback shows the details
+        if show_traceback:
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc} (run with --traceback)", err=True)
+        sys.exit(EXIT_INVALID)
     sys.exit(code if isinstance(code, int) else 0)

@@ -44,5 +44,6 @@ def inline_css(html: str, css: str) -> str:
         keep_style_tags=False,
         disable_validation=True,
         disable_link_rewrites=True,
+        disable_basic_attributes=["width", "height"],  # keep the template's own; never "auto"
         cssutils_logging_level=logging.CRITICAL,
     ).transform()

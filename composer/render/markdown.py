@@ -15,6 +15,15 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False, "typographer": False})
 
 
+@functools.cache
+def _checking_parser() -> MarkdownIt:
+    # The renderer silently leaves javascript: and similar links as text; to report them,
+    # validation parses with a parser that accepts every target.
+    parser = MarkdownIt("commonmark", {"html": False})
+    parser.validateLink = lambda url: True
+    return parser
+
+
 def to_html(text: str) -> str:
     """Render Markdown to HTML safe to put in a page."""
     return _parser().render(text)
@@ -26,7 +35,7 @@ def tokens(text: str) -> list[Token]:
 
 def link_targets(text: str) -> Iterator[tuple[str, str]]:
     """Every (kind, target) in the text: ("link", href) and ("image", src), autolinks included."""
-    for block in tokens(text):
+    for block in _checking_parser().parse(text):
         for token in block.children or ():
             if token.type == "link_open":
                 yield "link", str(token.attrGet("href") or "")

@@ -13,7 +13,7 @@ WIDTH = 76
 
 def markdown_to_text(text: str, width: int = WIDTH) -> str:
     """Plain text of a Markdown field, paragraphs wrapped at `width`, links as 'words <url>'."""
-    out: list[str] = []
+    out: list[tuple[str, bool]] = []  # (block text, is a list item)
     prefix_stack: list[str] = []
     ordered: list[int] = []
     pending_bullet: str | None = None
@@ -40,13 +40,18 @@ def markdown_to_text(text: str, width: int = WIDTH) -> str:
             first = indent[:-2] + pending_bullet if pending_bullet else indent
             rest = indent if pending_bullet or ordered else ""
             quote = "".join(prefix_stack)
-            out.append(wrap(inline_text(token), width, quote + first, quote + rest))
+            out.append((wrap(inline_text(token), width, quote + first, quote + rest), bool(ordered)))
             pending_bullet = None
         elif kind in ("fence", "code_block"):
-            out.append(textwrap.indent(token.content.rstrip("\n"), "    "))
+            out.append((textwrap.indent(token.content.rstrip("\n"), "    "), False))
         elif kind == "hr":
-            out.append("-" * 20)
-    return "\n\n".join(part for part in out if part.strip())
+            out.append(("-" * 20, False))
+    text_out = ""
+    for n, (part, in_list) in enumerate(out):
+        if n:  # list items stay on consecutive lines, other blocks get a blank line between
+            text_out += "\n" if in_list and out[n - 1][1] else "\n\n"
+        text_out += part
+    return text_out
 
 
 def inline_text(token: Token) -> str:

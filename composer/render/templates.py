@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
 from composer.model import Contact
 from composer.render import plaintext
@@ -40,6 +41,15 @@ def people_text(contacts: list[Contact]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+def read_more(teaser_html: Markup, url: str) -> Markup:
+    """Append a "Read more" link to the teaser's last paragraph (a separate one costs bytes)."""
+    link = Markup(' <a class="more" href="{}">Read more<span aria-hidden="true"> &#8594;</span></a>').format(url)
+    head, found, tail = str(teaser_html).rpartition("</p>")
+    if not found:
+        return teaser_html + Markup("<p>") + link + Markup("</p>")
+    return Markup(head) + link + Markup(found + tail)
+
+
 @functools.cache
 def environment(folder: Path) -> jinja2.Environment:
     """One environment per theme folder, cached so rebuilds reuse compiled templates."""
@@ -56,6 +66,7 @@ def environment(folder: Path) -> jinja2.Environment:
         people_text=people_text,
         md=plaintext.markdown_to_text,
         wrap=plaintext.wrap,
+        read_more=read_more,
     )
     return env
 

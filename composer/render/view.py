@@ -12,6 +12,9 @@ from composer.model import Article, Contact, ContactRef, Issue, Newsletter, Pill
 from composer.render import markdown
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+# A sentence ends at . ! ? (optionally closing a quote or bracket) before a space and a capital.
+_SENTENCE_END = re.compile(r"[.!?][”\"’)]?(?=\s+[A-Z“\"‘(0-9])")
+TEASER_CHARS = 320
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class IssueView:
         return sum(len(s.articles) for s in self.sections)
 
 
-def slugify(text: str, limit: int = 60) -> str:
+def slugify(text: str, limit: int = 40) -> str:
     """An ASCII anchor/slug for a title: 'UNODC joins …' -> 'unodc-joins-…'."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = _NON_WORD.sub("-", ascii_text.lower()).strip("-")
@@ -114,12 +117,28 @@ def resolve_contacts(refs: list[ContactRef], newsletter: Newsletter) -> list[Con
     return [newsletter.contacts[ref] if isinstance(ref, str) else ref for ref in refs]
 
 
-def teaser_source(article: Article) -> str:
-    """The teaser's Markdown: the summary, else the body's first paragraph."""
+def teaser_source(article: Article, limit: int = TEASER_CHARS) -> str:
+    """The teaser's Markdown: the summary, else the body's first paragraph cut at a sentence end.
+
+    Seed articles are often one long paragraph, so "the first paragraph" alone would make the
+    digest as long as the full issue; whole sentences up to `limit` characters keep it short.
+    """
     if article.summary:
         return article.summary
     blocks = markdown.paragraphs(article.body)
-    return blocks[0] if blocks else article.body
+    first = blocks[0] if blocks else article.body
+    if len(first) <= limit:
+        return first
+    cuts = [m.end() for m in _SENTENCE_END.finditer(first) if m.end() <= limit and _balanced(first[: m.end()])]
+    if cuts:
+        return first[: cuts[-1]].rstrip() + " …"
+    words = first[:limit].rsplit(" ", 1)[0]
+    return (words if _balanced(words) else first) + " …"
+
+
+def _balanced(text: str) -> bool:
+    """No Markdown link or emphasis left open by a cut."""
+    return text.count("[") == text.count("]") and text.count("(") == text.count(")") and text.count("*") % 2 == 0
 
 
 def _article_view(article: Article, anchor: str, web_url: str, newsletter: Newsletter) -> ArticleView:

@@ -1,0 +1,44 @@
+"""Shared fixtures: a copy of the small compose project, and running `compose` as a process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SMALL_PROJECT = FIXTURES / "compose" / "project"
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_compose(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
+    """Run the real `compose` entry point in a child process, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "composer", *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "120", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def small_project(tmp_path: Path) -> Path:
+    """A writable copy of tests/fixtures/compose/project (newsletter.yaml + issues/small.yaml)."""
+    target = tmp_path / "project"
+    shutil.copytree(SMALL_PROJECT, target)
+    return target
