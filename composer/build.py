@@ -43,7 +43,7 @@ class BuiltIssue:
     email_html: str
     email_txt: str
     web_html: str
-    full_size: int  # bytes of the inlined full email, measured or not (-1: not rendered)
+    full_size: int  # bytes of the full email: inlined, or raw when that alone was over budget; -1: not rendered
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -74,9 +74,15 @@ def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> Buil
     budget = newsletter.max_email_kb * KB
     warnings: list[str] = []
 
-    full_html = _email_html(folder, css, view, "full") if mode in ("auto", "full") else ""
-    full_size = len(full_html.encode("utf-8")) if full_html else -1
-    if mode == "full" or (mode == "auto" and full_size <= budget):
+    full_html, full_size = "", -1
+    if mode in ("auto", "full"):
+        raw = _email_mjml_html(folder, view, "full")
+        full_size = len(raw.encode("utf-8"))
+        # Inlining only adds bytes, so a raw full email over budget can skip the costly inlining.
+        if mode == "full" or full_size <= budget:
+            full_html = html_render.inline_css(raw, css)
+            full_size = len(full_html.encode("utf-8"))
+    if mode == "full" or (mode == "auto" and full_html and full_size <= budget):
         chosen, email_html = "full", full_html
         if full_size > budget:
             warnings.append(
@@ -85,7 +91,8 @@ def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> Buil
                 "(use --mode auto or digest)"
             )
     else:
-        chosen, email_html = "digest", _email_html(folder, css, view, "digest")
+        chosen = "digest"
+        email_html = html_render.inline_css(_email_mjml_html(folder, view, "digest"), css)
         size = len(email_html.encode("utf-8"))
         if size > budget:
             warnings.append(
@@ -118,11 +125,17 @@ def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> Buil
     return built
 
 
-def _email_html(folder: Path, css: str, view: IssueView, mode: str) -> str:
+def _email_mjml_html(folder: Path, view: IssueView, mode: str) -> str:
+    """The email as MJML renders it, before inlining."""
     mjml = templates.render(
-        folder, EMAIL_TEMPLATE, v=view, mode=mode, web=False, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER
+        folder,
+        EMAIL_TEMPLATE,
+        v=view,
+        mode=mode,
+        web=False,
+        unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
     )
-    return html_render.inline_css(html_render.mjml_to_html(mjml, EMAIL_TEMPLATE), css)
+    return html_render.mjml_to_html(mjml, EMAIL_TEMPLATE)
 
 
 def _kb(size: int) -> str:

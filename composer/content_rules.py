@@ -59,7 +59,9 @@ def check_newsletter(doc: MarkedYaml) -> None:
                 doc.problem((key,), f"{key}: {why}")
     language = data.get("language")
     if isinstance(language, str) and not _LANGUAGE.match(language):
-        doc.problem(("language",), f"language: '{language}' is not a BCP 47 tag such as en or sr-Latn")
+        doc.problem(
+            ("language",), f"language: '{language}' is not a BCP 47 tag such as en or sr-Latn"
+        )
     for box in ("from", "reply_to"):
         value = data.get(box)
         if isinstance(value, dict):
@@ -96,12 +98,14 @@ def check_issue(doc: MarkedYaml, newsletter: Newsletter) -> None:
                 if isinstance(url, str) and (why := url_problem(url)):
                     doc.problem((*apath, "links", n, "url"), why)
             image = article.get("image")
-            if isinstance(image, dict) and isinstance(image.get("src"), str):
-                if why := url_problem(image["src"], image=True):
-                    doc.problem((*apath, "image", "src"), f"image: {why}")
+            src = image.get("src") if isinstance(image, dict) else None
+            if isinstance(src, str) and (why := url_problem(src, image=True)):
+                doc.problem((*apath, "image", "src"), f"image: {why}")
             for n, target in enumerate(article.get("sdg") or []):
                 if not _SDG.match(str(target)):
-                    doc.problem((*apath, "sdg", n), f"'{target}' is not an SDG target like 16.4 or 16.a")
+                    doc.problem(
+                        (*apath, "sdg", n), f"'{target}' is not an SDG target like 16.4 or 16.a"
+                    )
 
 
 def _check_email(doc: MarkedYaml, path: Path_, value: object) -> None:
@@ -114,8 +118,12 @@ def _check_contact_refs(doc: MarkedYaml, path: Path_, refs: object, contacts: di
         return
     for n, ref in enumerate(refs):
         if isinstance(ref, str) and ref not in contacts:
-            hint = difflib.get_close_matches(ref, list(contacts), n=1, cut_off=0.6)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else " (add it under contacts: in newsletter.yaml)"
+            hint = difflib.get_close_matches(ref, list(contacts), n=1, cutoff=0.6)
+            suggestion = (
+                f" (did you mean '{hint[0]}'?)"
+                if hint
+                else " (add it under contacts: in newsletter.yaml)"
+            )
             doc.problem((*path, n), f"unknown contact '{ref}'{suggestion}")
         elif isinstance(ref, dict) and isinstance(ref.get("email"), str):
             _check_email(doc, (*path, n, "email"), ref["email"])
@@ -132,7 +140,9 @@ def _check_markdown(doc: MarkedYaml, path: Path_, text: object) -> None:
             doc.problems.append(Problem(why, doc.file, line, col))
 
 
-def _locate_in_block(doc: MarkedYaml, path: Path_, text: str, target: str) -> tuple[int | None, int | None]:
+def _locate_in_block(
+    doc: MarkedYaml, path: Path_, text: str, target: str
+) -> tuple[int | None, int | None]:
     """The file line and column of `target` inside a scalar that starts at `path`."""
     line, col = doc.spot(path)
     if line is None:

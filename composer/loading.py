@@ -65,9 +65,13 @@ def _data_path(data: object, loc: tuple[str | int, ...]) -> Path_:
     path: list[str | int] = []
     here = data
     for part in loc:
-        if isinstance(here, dict) and part in here:
-            here = here[part]
-        elif isinstance(here, list) and isinstance(part, int) and part < len(here):
+        if (
+            isinstance(here, dict)
+            and part in here
+            or isinstance(here, list)
+            and isinstance(part, int)
+            and part < len(here)
+        ):
             here = here[part]
         elif isinstance(here, dict) and isinstance(part, str) and _is_field_name(part):
             path.append(part)  # a missing key: point at the mapping that lacks it
@@ -124,7 +128,9 @@ def _report(doc: MarkedYaml, path: Path_, errors: list[dict]) -> None:
     error = errors[0]
     kind = error["type"]
     name = _describe(path)
-    expected = sorted({_MESSAGES[e["type"]].removeprefix("expected ") for e in errors if e["type"] in _MESSAGES})
+    expected = sorted(
+        {_MESSAGES[e["type"]].removeprefix("expected ") for e in errors if e["type"] in _MESSAGES}
+    )
     if len(expected) > 1:  # a value of neither alternative of a union (volume: int or text)
         doc.problem(path, f"{name}: expected {' or '.join(expected)}")
     elif kind == "missing":

@@ -73,6 +73,14 @@ class TransportSettings(Strict):
     timeout: float = Field(default=30.0, gt=0)
     max_per_second: float | None = Field(default=None, gt=0)
     max_per_hour: float | None = Field(default=None, gt=0)
+    retries: int = Field(
+        default=4, ge=1, le=20, description="Attempts per message on 4xx/5xx/drops"
+    )
+    backoff: float = Field(default=2.0, ge=0, description="First retry delay in seconds; doubles")
+    pipelining: bool = Field(default=True, description="Use SMTP PIPELINING when offered")
+    batch_size: int | None = Field(
+        default=None, ge=1, le=1000, description="Recipients per SendGrid request (max 1000)"
+    )
 
 
 class Newsletter(Strict):
@@ -87,7 +95,9 @@ class Newsletter(Strict):
     unsubscribe_mailto: str | None = Field(
         default=None, description="Address for a mailto: List-Unsubscribe alternative"
     )
-    list_id: str | None = Field(default=None, description="List-Id domain part; default from `from`")
+    list_id: str | None = Field(
+        default=None, description="List-Id domain part; default from `from`"
+    )
     postal_address: NonEmpty
     from_: Mailbox = Field(alias="from")
     reply_to: Mailbox | None = None

@@ -62,7 +62,9 @@ def find_root(start: Path | None = None) -> Path:
 def load_project(root: Path | None = None) -> Project:
     """Load the project at `root` (or the nearest one upward from the working folder)."""
     if root is not None and not (root / NEWSLETTER_FILE).is_file():
-        raise UsageError(f"{root}: no {NEWSLETTER_FILE} here (--project must name a project folder)")
+        raise UsageError(
+            f"{root}: no {NEWSLETTER_FILE} here (--project must name a project folder)"
+        )
     folder = root.resolve() if root is not None else find_root()
     config = folder / NEWSLETTER_FILE
     newsletter = load_newsletter(config, display_path(config))

@@ -47,7 +47,9 @@ class MarkedYaml:
                 return found.line, found.col
         return None, None
 
-    def problem(self, path: Path_, message: str, *, key: bool = False, warning: bool = False) -> None:
+    def problem(
+        self, path: Path_, message: str, *, key: bool = False, warning: bool = False
+    ) -> None:
         line, col = self.spot(path, key=key)
         severity = "warning" if warning else "error"
         self.problems.append(Problem(message, self.file, line, col, severity))
@@ -63,7 +65,9 @@ def read_marked_yaml(path: Path, display: str | None = None) -> MarkedYaml:
     text = _decode(raw, name)
     lines = text.splitlines()
     tabs = [
-        Problem("tab character in indentation; YAML indents with spaces", name, n, line.index("\t") + 1)
+        Problem(
+            "tab character in indentation; YAML indents with spaces", name, n, line.index("\t") + 1
+        )
         for n, line in enumerate(lines, 1)
         if _LEADING_TAB.match(line)
     ]
@@ -95,7 +99,11 @@ def _decode(raw: bytes, name: str) -> str:
         col = len(before) - (before.rfind("\n") + 1) + 1
         byte = raw[exc.start]
         raise InvalidInput(
-            [Problem(f"not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8", name, line, col)]
+            [
+                Problem(
+                    f"not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8", name, line, col
+                )
+            ]
         ) from None
     return text.removeprefix("\ufeff")
 
@@ -126,7 +134,9 @@ def _construct(node: yaml.Node, path: Path_, doc: MarkedYaml, loader: yaml.SafeL
             kpath = (*path, key)
             kspot = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key == "<<":
-                doc.problems.append(Problem("YAML merge keys (<<) are not supported", doc.file, *kspot))
+                doc.problems.append(
+                    Problem("YAML merge keys (<<) are not supported", doc.file, *kspot)
+                )
                 continue
             if key in result:
                 first = doc.spots[kpath].key_line

@@ -23,7 +23,9 @@ class Result:
     stderr: str
 
 
-def run_compose(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
+def run_compose(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Result:
     """Run the real `compose` entry point in a child process, as a user would."""
     proc = subprocess.run(
         [sys.executable, "-m", "composer", *map(str, args)],
@@ -32,6 +34,7 @@ def run_compose(*args: str | Path, cwd: Path | None = None, env: dict[str, str] 
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,  # the exit code is what tests assert
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 

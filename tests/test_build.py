@@ -29,7 +29,9 @@ def repo_project():
 
 
 @pytest.mark.parametrize("slug", SEEDS)
-def test_seed_issue_fits_the_budget_and_the_web_version_keeps_every_word(repo_project, slug: str) -> None:
+def test_seed_issue_fits_the_budget_and_the_web_version_keeps_every_word(
+    repo_project, slug: str
+) -> None:
     built = build_issue(repo_project, REPO / "issues" / f"{slug}.yaml")
     assert built.email_size <= built.budget, f"{slug}: {built.email_size} bytes"
     assert not [w for w in built.warnings if "BUDGET" in w]
@@ -60,11 +62,15 @@ def test_full_mode_over_budget_warns_loudly(small_project: Path) -> None:
     result = run_compose("build", "issues/small.yaml", "--mode", "full", cwd=small_project)
     assert result.code == 0
     assert "OVER BUDGET" in result.stderr
-    strict = run_compose("build", "issues/small.yaml", "--mode", "full", "--strict", cwd=small_project)
+    strict = run_compose(
+        "build", "issues/small.yaml", "--mode", "full", "--strict", cwd=small_project
+    )
     assert strict.code == 1
 
 
-def test_auto_mode_switches_to_teasers_when_the_full_email_is_over_budget(small_project: Path) -> None:
+def test_auto_mode_switches_to_teasers_when_the_full_email_is_over_budget(
+    small_project: Path,
+) -> None:
     config = small_project / "newsletter.yaml"
     config.write_text(config.read_text().replace("max_email_kb: 90", "max_email_kb: 20"))
     built = build_issue(load_project(small_project), small_project / "issues" / "small.yaml")
@@ -79,7 +85,11 @@ def test_build_writes_all_files_and_a_summary(small_project: Path) -> None:
     assert result.code == 0, result.stderr
     out = small_project / "build" / "small"
     assert sorted(p.name for p in out.iterdir()) == [
-        "email.html", "email.txt", "message.eml", "meta.json", "web.html",
+        "email.html",
+        "email.txt",
+        "message.eml",
+        "meta.json",
+        "web.html",
     ]
     assert "Sections" in result.stdout and "Articles" in result.stdout and "full" in result.stdout
     meta = json.loads((out / "meta.json").read_text())
@@ -128,13 +138,38 @@ def test_email_has_the_required_parts(small_project: Path) -> None:
     hrefs = page.xpath("//a/@href")
     assert UNSUBSCRIBE_PLACEHOLDER in hrefs and "https://newsletter.example.org/small/" in hrefs
     assert "mailto:ana.petrovic@example.org" in hrefs  # footer contact
-    assert not [h for h in hrefs if h.startswith("#") or h.startswith("javascript:")]
+    assert not [h for h in hrefs if h.startswith(("#", "javascript:"))]
     text = words(page.text_content())
     assert "Pillar I" in text and "Law enforcement, border security and related topics" in text
     assert "Vienna International Centre, PO Box 500, 1400 Vienna, Austria" in text
-    assert "Contributes to SDG targets 16.4, 16.a" in text and "Funded by the Government of Norway." in text
+    assert (
+        "Contributes to SDG targets 16.4, 16.a" in text
+        and "Funded by the Government of Norway." in text
+    )
     assert "font-size:16px" in built.email_html.replace(" ", "")
     assert "!important" in built.email_html  # MJML's phone rules survived inlining
     # Hostile markup from YAML is shown as text, never as tags.
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in built.email_html
     assert "<script" not in built.email_html.lower()
+
+
+@pytest.mark.parametrize("slug", SEEDS)
+def test_sample_message_passes_spamassassin_local_rules(tmp_path: Path, slug: str) -> None:
+    import shutil
+    import subprocess
+
+    if not shutil.which("spamassassin"):
+        pytest.fail(
+            "spamassassin is not installed (Debian package spamassassin; .ci/run installs it)"
+        )
+    result = run_compose("build", f"issues/{slug}.yaml", "--out", tmp_path, cwd=REPO)
+    assert result.code == 0, result.stderr
+    report = subprocess.run(
+        ["spamassassin", "-t", "-L"],
+        input=(tmp_path / slug / "message.eml").read_bytes(),
+        capture_output=True,
+        timeout=120,
+        check=False,  # spamassassin -t exits non-zero for spam; the score is what counts
+    ).stdout.decode("utf-8", "replace")
+    score = float(re.search(r"Content analysis details:\s+\((-?[\d.]+) points", report).group(1))
+    assert score < 1.0, report[report.find("Content analysis") :]

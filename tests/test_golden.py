@@ -20,8 +20,8 @@ UPDATE = os.environ.get("COMPOSE_UPDATE_GOLDEN") == "1"
 
 # Fields that change on every build: the message's date, id and MIME boundary.
 _VOLATILE = [
-    (re.compile(rb"^Date: .*$", re.M), b"Date: <date>\r"),
-    (re.compile(rb"^Message-ID: <[^>]+>", re.M), b"Message-ID: <id>"),
+    (re.compile(rb"^Date: .*$", re.MULTILINE), b"Date: <date>\r"),
+    (re.compile(rb"^Message-ID: <[^>]+>", re.MULTILINE), b"Message-ID: <id>"),
     (re.compile(rb"=_composer_[0-9a-f]+"), b"=_composer_<boundary>"),
 ]
 

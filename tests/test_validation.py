@@ -27,7 +27,9 @@ sections:
 """
 
 
-def problems_of(project: Path, text: str, name: str = "x.yaml", raw: bytes | None = None) -> list[str]:
+def problems_of(
+    project: Path, text: str, name: str = "x.yaml", raw: bytes | None = None
+) -> list[str]:
     path = project / "issues" / name
     if raw is not None:
         path.write_bytes(raw)
@@ -81,12 +83,16 @@ def test_a_valid_file_has_no_problems(small_project: Path) -> None:
             id="unknown-pillar",
         ),
         pytest.param(
-            GOOD_HEAD + GOOD_SECTIONS.replace("    pillar: I\n", "    pillar: I\n    contacts: [ana-petrovich]\n"),
+            GOOD_HEAD
+            + GOOD_SECTIONS.replace(
+                "    pillar: I\n", "    pillar: I\n    contacts: [ana-petrovich]\n"
+            ),
             "x.yaml:7:16: unknown contact 'ana-petrovich' (did you mean 'ana-petrovic'?)",
             id="unknown-contact",
         ),
         pytest.param(
-            GOOD_HEAD + GOOD_SECTIONS.replace("Some text.", "|\n          Read [this](docs/a.html)."),
+            GOOD_HEAD
+            + GOOD_SECTIONS.replace("Some text.", "|\n          Read [this](docs/a.html)."),
             "x.yaml:11:23: relative link 'docs/a.html'; use an absolute https:// URL",
             id="relative-link",
         ),
@@ -101,14 +107,13 @@ def test_a_valid_file_has_no_problems(small_project: Path) -> None:
             id="javascript-link",
         ),
         pytest.param(
-            GOOD_HEAD
-            + GOOD_SECTIONS
-            + "        image: {src: 'https://example.org/a.png'}\n",
+            GOOD_HEAD + GOOD_SECTIONS + "        image: {src: 'https://example.org/a.png'}\n",
             "x.yaml:11:16: missing required key 'alt' in sections[0].articles[0].image",
             id="image-without-alt",
         ),
         pytest.param(
-            GOOD_HEAD.replace("A subject", '"A subject\\nBcc: everyone@example.org"') + GOOD_SECTIONS,
+            GOOD_HEAD.replace("A subject", '"A subject\\nBcc: everyone@example.org"')
+            + GOOD_SECTIONS,
             "x.yaml:3:10: subject: must be one line without control characters",
             id="subject-line-break",
         ),
@@ -123,7 +128,9 @@ def test_a_valid_file_has_no_problems(small_project: Path) -> None:
             id="empty-sections",
         ),
         pytest.param(
-            GOOD_HEAD + GOOD_SECTIONS + "        links: [{text: Old, url: 'ftp://example.org/x'}]\n",
+            GOOD_HEAD
+            + GOOD_SECTIONS
+            + "        links: [{text: Old, url: 'ftp://example.org/x'}]\n",
             "x.yaml:11:34: link scheme 'ftp:' is not allowed here (use http, https, mailto)",
             id="link-scheme",
         ),
@@ -134,10 +141,9 @@ def test_each_problem_points_at_its_place(small_project: Path, text: str, expect
 
 
 def test_all_problems_of_a_file_come_together(small_project: Path) -> None:
-    text = (
-        GOOD_HEAD.replace("subject", "subjet")
-        + GOOD_SECTIONS.replace("pillar: I", "pillar: IX").replace("Some text.", "'[a](#)'")
-    )
+    text = GOOD_HEAD.replace("subject", "subjet") + GOOD_SECTIONS.replace(
+        "pillar: I", "pillar: IX"
+    ).replace("Some text.", "'[a](#)'")
     found = problems_of(small_project, text)
     assert found == [
         "x.yaml:1:1: missing required key 'subject'",
@@ -160,9 +166,13 @@ def test_duplicate_keys_are_reported(small_project: Path) -> None:
     assert "x.yaml:4:1: duplicate key 'subject' (first at line 3)" in found
 
 
-def test_cli_validate_prints_every_problem_and_exits_1_without_traceback(small_project: Path) -> None:
+def test_cli_validate_prints_every_problem_and_exits_1_without_traceback(
+    small_project: Path,
+) -> None:
     bad = small_project / "issues" / "bad.yaml"
-    bad.write_text(GOOD_HEAD.replace("2024-03-01", "2024-02-30") + "sections: []\n", encoding="utf-8")
+    bad.write_text(
+        GOOD_HEAD.replace("2024-03-01", "2024-02-30") + "sections: []\n", encoding="utf-8"
+    )
     result = run_compose("validate", "issues/bad.yaml", cwd=small_project)
     assert result.code == 1
     assert result.stderr.splitlines() == [
@@ -174,15 +184,26 @@ def test_cli_validate_prints_every_problem_and_exits_1_without_traceback(small_p
 
 def test_cli_validate_reports_newsletter_yaml_problems(small_project: Path) -> None:
     config = small_project / "newsletter.yaml"
-    config.write_text(config.read_text().replace("max_email_kb: 90", "max_email_kb: 90\nmax_emial_kb: 1"))
+    config.write_text(
+        config.read_text().replace("max_email_kb: 90", "max_email_kb: 90\nmax_emial_kb: 1")
+    )
     result = run_compose("validate", "issues/small.yaml", cwd=small_project)
     assert result.code == 1
-    assert result.stderr.strip() == "newsletter.yaml:10:1: unknown key 'max_emial_kb' (did you mean 'max_email_kb'?)"
+    assert (
+        result.stderr.strip()
+        == "newsletter.yaml:10:1: unknown key 'max_emial_kb' (did you mean 'max_email_kb'?)"
+    )
 
 
 def test_cli_finds_the_project_upward_or_by_option(small_project: Path, tmp_path: Path) -> None:
     assert run_compose("validate", "small.yaml", cwd=small_project / "issues").code == 0
-    elsewhere = run_compose("--project", small_project, "validate", small_project / "issues" / "small.yaml", cwd=tmp_path)
+    elsewhere = run_compose(
+        "--project",
+        small_project,
+        "validate",
+        small_project / "issues" / "small.yaml",
+        cwd=tmp_path,
+    )
     assert elsewhere.code == 0, elsewhere.stderr
     lost = run_compose("validate", "x.yaml", cwd=tmp_path)
     assert lost.code == 2 and "no newsletter.yaml" in lost.stderr

@@ -67,7 +67,9 @@ class App:
     type=click.Path(file_okay=False, path_type=Path),
     help="Newsletter project folder (default: nearest folder upward with newsletter.yaml).",
 )
-@click.option("--traceback", is_flag=True, help="Show a Python traceback on errors (for bug reports).")
+@click.option(
+    "--traceback", is_flag=True, help="Show a Python traceback on errors (for bug reports)."
+)
 @click.version_option(package_name="composer")
 @click.pass_context
 def cli(ctx: click.Context, project_dir: Path | None, traceback: bool) -> None:

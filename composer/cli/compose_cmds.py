@@ -63,7 +63,9 @@ def build(app: App, file: Path, out_dir: Path | None, mode: str, strict: bool) -
 
     project = app.project()
     built = build_issue(project, file, mode)  # type: ignore[arg-type]
-    target = write_build(built, out_dir or project.root / "build", sample_message(built, project.newsletter))
+    target = write_build(
+        built, out_dir or project.root / "build", sample_message(built, project.newsletter)
+    )
     print_build_summary(built, target)
     if strict and built.warnings:
         click.echo(f"{len(built.warnings)} warning(s) with --strict", err=True)

@@ -25,7 +25,9 @@ def print_build_summary(built: BuiltIssue, target: Path) -> None:
     share = f"{size / KB:.1f} KB of {budget // KB} KB ({100 * size / budget:.0f}%)"
     table.add_row("email.html", share if size <= budget else f"[red]{share}[/red]")
     if built.full_size > 0 and built.mode == "digest":
-        table.add_row("Full text", f"{built.full_size / KB:.1f} KB: over budget, so teasers are sent")
+        table.add_row(
+            "Full text", f"over {built.full_size / KB:.0f} KB: over budget, so teasers are sent"
+        )
     table.add_row("Mode", built.mode)
     table.add_row("Warnings", str(len(built.warnings)) if built.warnings else "none")
     console.print(table)

@@ -20,6 +20,17 @@ def mjml_to_html(mjml: str, template_name: str) -> str:
         raise ComposeError(f"MJML error in the rendered template: {exc}", template_name) from None
 
 
+# MJML hides the preheader in a white-on-page div; spam filters score text coloured like its
+# background (SpamAssassin HTML_FONT_LOW_CONTRAST, or FONT_INVIS_MSGID without a colour).
+# The div stays hidden by display:none; it just gets the footer's ordinary grey.
+_HIDDEN_PREHEADER_COLOR = "display:none;font-size:1px;color:#ffffff;"
+
+
+def without_preheader_color(html: str) -> str:
+    """Give MJML's hidden preheader div a colour that is not the page background's."""
+    return html.replace(_HIDDEN_PREHEADER_COLOR, "display:none;font-size:1px;color:#57606a;", 1)
+
+
 def with_theme(html: str, css: str) -> str:
     """Add the theme's stylesheet at the end of <head> (the web version keeps it as is)."""
     return html.replace("</head>", f'<style type="text/css">{css}</style></head>', 1)
@@ -36,7 +47,7 @@ def inline_css(html: str, css: str) -> str:
 
     # cssutils logs a warning for every property it does not know (mso-*, -webkit-*): silence it.
     cssutils.log.setLevel(logging.CRITICAL)
-    kept = _STYLE_TAG.sub('<style data-premailer="ignore"', html)
+    kept = _STYLE_TAG.sub('<style data-premailer="ignore"', without_preheader_color(html))
     return Premailer(
         with_theme(kept, css),
         strip_important=False,  # dark-mode and phone rules need their !important

@@ -40,7 +40,9 @@ def markdown_to_text(text: str, width: int = WIDTH) -> str:
             first = indent[:-2] + pending_bullet if pending_bullet else indent
             rest = indent if pending_bullet or ordered else ""
             quote = "".join(prefix_stack)
-            out.append((wrap(inline_text(token), width, quote + first, quote + rest), bool(ordered)))
+            out.append(
+                (wrap(inline_text(token), width, quote + first, quote + rest), bool(ordered))
+            )
             pending_bullet = None
         elif kind in ("fence", "code_block"):
             out.append((textwrap.indent(token.content.rstrip("\n"), "    "), False))

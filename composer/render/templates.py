@@ -43,7 +43,9 @@ def people_text(contacts: list[Contact]) -> str:
 
 def read_more(teaser_html: Markup, url: str) -> Markup:
     """Append a "Read more" link to the teaser's last paragraph (a separate one costs bytes)."""
-    link = Markup(' <a class="more" href="{}">Read more<span aria-hidden="true"> &#8594;</span></a>').format(url)
+    link = Markup(
+        ' <a class="more" href="{}">Read more<span aria-hidden="true"> &#8594;</span></a>'
+    ).format(url)
     head, found, tail = str(teaser_html).rpartition("</p>")
     if not found:
         return teaser_html + Markup("<p>") + link + Markup("</p>")
@@ -59,6 +61,8 @@ def environment(folder: Path) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         auto_reload=True,  # preview edits templates while running
         keep_trailing_newline=True,
+        # Compiled templates cached in the system temp folder: a cold `compose build` skips compiling.
+        bytecode_cache=jinja2.FileSystemBytecodeCache(),
     )
     env.filters.update(
         long_date=long_date,

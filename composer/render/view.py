@@ -90,7 +90,9 @@ def build_view(issue: Issue, newsletter: Newsletter, slug: str) -> IssueView:
         key = section.pillar
         if not groups or groups[-1].key != key:
             groups.append(PillarGroup(key, newsletter.pillars.get(key) if key else None))
-        articles = [_article_view(a, anchor(a.title), web_url, newsletter) for a in section.articles]
+        articles = [
+            _article_view(a, anchor(a.title), web_url, newsletter) for a in section.articles
+        ]
         groups[-1].sections.append(
             SectionView(
                 section=section,
@@ -100,7 +102,9 @@ def build_view(issue: Issue, newsletter: Newsletter, slug: str) -> IssueView:
                 articles=articles,
             )
         )
-    footer_refs = issue.footer_contacts if issue.footer_contacts is not None else newsletter.footer_contacts
+    footer_refs = (
+        issue.footer_contacts if issue.footer_contacts is not None else newsletter.footer_contacts
+    )
     return IssueView(
         issue=issue,
         newsletter=newsletter,
@@ -129,7 +133,11 @@ def teaser_source(article: Article, limit: int = TEASER_CHARS) -> str:
     first = blocks[0] if blocks else article.body
     if len(first) <= limit:
         return first
-    cuts = [m.end() for m in _SENTENCE_END.finditer(first) if m.end() <= limit and _balanced(first[: m.end()])]
+    cuts = [
+        m.end()
+        for m in _SENTENCE_END.finditer(first)
+        if m.end() <= limit and _balanced(first[: m.end()])
+    ]
     if cuts:
         return first[: cuts[-1]].rstrip() + " …"
     words = first[:limit].rsplit(" ", 1)[0]
@@ -138,10 +146,16 @@ def teaser_source(article: Article, limit: int = TEASER_CHARS) -> str:
 
 def _balanced(text: str) -> bool:
     """No Markdown link or emphasis left open by a cut."""
-    return text.count("[") == text.count("]") and text.count("(") == text.count(")") and text.count("*") % 2 == 0
+    return (
+        text.count("[") == text.count("]")
+        and text.count("(") == text.count(")")
+        and text.count("*") % 2 == 0
+    )
 
 
-def _article_view(article: Article, anchor: str, web_url: str, newsletter: Newsletter) -> ArticleView:
+def _article_view(
+    article: Article, anchor: str, web_url: str, newsletter: Newsletter
+) -> ArticleView:
     teaser = teaser_source(article)
     return ArticleView(
         article=article,

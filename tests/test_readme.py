@@ -1,0 +1,23 @@
+"""README's two set-up commands stay true: CI runs exactly the test command README gives."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import REPO
+
+
+def readme_commands() -> list[str]:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```bash\n(.+?)\n```", readme)[:2]
+
+
+def test_readme_starts_with_the_build_and_the_test_command() -> None:
+    build, test = readme_commands()
+    assert build == "pip install -e . && compose build issues/vol-36.yaml"
+    assert test.endswith("python -m pytest") and "pip install -e '.[test]'" in test
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    ci_lines = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert ci_lines[-1] == readme_commands()[1]
