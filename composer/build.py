@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from composer.errors import UsageError
+from composer.errors import ComposeError, UsageError
 from composer.loading import load_issue
 from composer.model import Issue, Newsletter
 from composer.project import Project, display_path
@@ -64,7 +64,7 @@ def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> Buil
     if mode not in MODES:
         raise UsageError(f"unknown mode '{mode}' (use {', '.join(MODES)})")
     if not issue_path.is_file():
-        raise UsageError(f"{display_path(issue_path)}: no such issue file")
+        raise ComposeError("no such issue file", display_path(issue_path))
     newsletter = project.newsletter
     issue = load_issue(issue_path, newsletter, display_path(issue_path))
     slug = issue_path.stem
@@ -144,9 +144,12 @@ def _kb(size: int) -> str:
 
 def write_build(built: BuiltIssue, out_dir: Path, sample_message: bytes) -> Path:
     """Write the build to out_dir/<slug>/ all at once: a failed build leaves the old one intact."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / built.slug
-    staging = Path(tempfile.mkdtemp(prefix=f".{built.slug}.", dir=out_dir))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{built.slug}.", dir=out_dir))
+    except OSError as exc:
+        raise ComposeError(f"cannot write the build: {exc.strerror}", display_path(out_dir)) from None
     try:
         files = {
             "email.html": built.email_html,
@@ -165,6 +168,9 @@ def write_build(built: BuiltIssue, out_dir: Path, sample_message: bytes) -> Path
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(staging, final)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ComposeError(f"cannot write the build: {exc.strerror}", display_path(final)) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
