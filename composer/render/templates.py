@@ -10,6 +10,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from composer.errors import ComposeError
 from composer.model import Contact
 from composer.render import plaintext
 
@@ -84,5 +85,22 @@ def stylesheet(folder: Path) -> str:
 
 
 def render(folder: Path, name: str, **context: object) -> str:
-    """Render template `name` of the theme in `folder`."""
-    return environment(folder).get_template(name).render(**context)
+    """Render template `name` of the theme in `folder`; a template mistake is a one-line error."""
+    try:
+        return environment(folder).get_template(name).render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        where = exc.filename or str(folder / (exc.name or name))
+        raise ComposeError(f"template error: {exc.message}", where, exc.lineno) from None
+    except (jinja2.TemplateError, TypeError, AttributeError) as exc:
+        line = _template_line(exc)
+        raise ComposeError(f"template error: {exc}", str(folder / name), line) from None
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line a render error happened on, from the traceback Jinja rewrites."""
+    tb, line = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

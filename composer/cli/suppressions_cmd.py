@@ -1,0 +1,78 @@
+"""`compose suppressions sync|add|list`: keep subscribers/suppressions.csv in step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+import click
+
+
+@click.group()
+def suppressions() -> None:
+    """Addresses that must never be mailed again (subscribers/suppressions.csv)."""
+
+
+@suppressions.command()
+@click.pass_obj
+def sync(app: object) -> None:
+    """Pull global and group unsubscribes, bounces and spam reports from SendGrid.
+
+    Needs SENDGRID_API_KEY in the environment; COMPOSE_SENDGRID_HOST overrides the API host.
+    Safe to repeat: addresses already suppressed are left as they are. Exit 1 when SendGrid
+    cannot be reached or refuses (nothing is written then), 2 when the key is missing.
+    """
+    from composer.suppression_sync import sync_suppressions
+
+    project = app.project()  # type: ignore[attr-defined]
+    report = sync_suppressions(project)
+    for source in report.sources:
+        click.echo(f"{source.source}: {source.fetched}")
+    for skipped in report.skipped:
+        click.echo(f"skipped {skipped}", err=True)
+    target = project.display(project.subscribers_dir / "suppressions.csv")
+    click.echo(f"{report.added} new address(es) added to {target}")
+
+
+@suppressions.command()
+@click.argument("email")
+@click.option("--reason", default="added by hand", show_default=True, help="Why (free text).")
+@click.pass_obj
+def add(app: object, email: str, reason: str) -> None:
+    """Suppress EMAIL from every list from now on."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from composer.audience.suppressions import add_suppressions
+
+    try:
+        address = validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise click.BadParameter(str(exc), param_hint="EMAIL") from None
+    if not reason.strip() or any(ch in reason for ch in "\r\n"):
+        raise click.BadParameter("must be one non-empty line", param_hint="--reason")
+    project = app.project()  # type: ignore[attr-defined]
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    added = add_suppressions(project, [(address, reason.strip(), today)])
+    click.echo(f"suppressed {address}" if added else f"{address} was already suppressed")
+
+
+@suppressions.command(name="list")
+@click.pass_obj
+def list_(app: object) -> None:
+    """Print every suppressed address with its reason and date (tab-separated when piped)."""
+    from composer.audience.suppressions import suppression_rows
+
+    project = app.project()  # type: ignore[attr-defined]
+    rows = list(suppression_rows(project))
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("email", "reason", "date")
+        for email, reason, date in rows:
+            table.add_row(email, reason, date)
+        Console().print(table)
+        click.echo(f"{len(rows)} suppressed")
+        return
+    for email, reason, date in rows:
+        click.echo(f"{email}\t{reason}\t{date}")

@@ -1,0 +1,169 @@
+"""The state of a preview: the latest build of one issue (or its problems), rebuilt on demand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from composer.build import BuiltIssue, Mode, build_issue
+from composer.checks import Check, reported_checks
+from composer.errors import ComposeError
+from composer.project import DEFAULT_TEMPLATES, NEWSLETTER_FILE, Project, display_path, load_project
+
+logger = logging.getLogger("composer.preview")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One build attempt: the built issue and its checks, or the problems that stopped it."""
+
+    version: int
+    issue_path: Path
+    project: Project | None = None
+    built: BuiltIssue | None = None
+    checks: tuple[Check, ...] = ()
+    problems: tuple[str, ...] = ()
+    seconds: float = 0.0
+    finished: dt.datetime = field(default_factory=dt.datetime.now)
+
+    @property
+    def ok(self) -> bool:
+        return self.built is not None
+
+    @functools.cached_property
+    def message_eml(self) -> bytes:
+        """The sample MIME message, made on first request (the page itself never needs it)."""
+        from composer.delivery.message import sample_message
+
+        assert self.project is not None and self.built is not None
+        return sample_message(self.built, self.project.newsletter)
+
+    def state(self) -> dict[str, object]:
+        """What the preview page shows, as JSON-ready data."""
+        data: dict[str, object] = {
+            "version": self.version,
+            "ok": self.ok,
+            "file": display_path(self.issue_path),
+            "finished": self.finished.strftime("%H:%M:%S"),
+            "seconds": round(self.seconds, 2),
+            "problems": list(self.problems),
+        }
+        if self.built is not None:
+            built, issue = self.built, self.built.issue
+            data.update(
+                subject=issue.subject,
+                preheader=issue.preheader or "",
+                date=issue.date.isoformat(),
+                from_name=built.newsletter.from_.name,
+                from_email=built.newsletter.from_.email,
+                mode=built.mode,
+                checks=[vars(c) for c in self.checks],
+            )
+        return data
+
+
+def template_problem(exc: jinja2.TemplateError) -> str:
+    """`FILE:LINE: message` for a template error, the line taken from Jinja's traceback."""
+    file, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
+    if file is None:  # raised while rendering: Jinja rewrites the traceback to template lines
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+        if frames:
+            file, line = frames[-1].filename, frames[-1].lineno
+    where = ":".join(str(p) for p in (file and display_path(Path(file)), line) if p)
+    message = f"template error: {exc.message or type(exc).__name__}"
+    return f"{where}: {message}" if where else message
+
+
+def theme_folder(root: Path) -> Path:
+    """The theme a project at `root` uses, decided as Project.templates_dir does."""
+    own = root / "templates"
+    return own if own.is_dir() else DEFAULT_TEMPLATES
+
+
+class PreviewSession:
+    """Builds one issue through build_issue() and tells waiting pages about each new build."""
+
+    def __init__(self, root: Path, issue_path: Path, mode: Mode = "auto") -> None:
+        self.root = root.resolve()
+        self.issue_path = issue_path
+        self.mode = mode
+        self._changed = threading.Condition()
+        self._closed = False
+        self.current = Snapshot(0, issue_path, problems=("not built yet",))
+
+    def watched(self) -> Iterator[Path]:
+        """The files and folders whose change means a rebuild: issue, newsletter.yaml, theme."""
+        yield self.issue_path
+        yield self.root / NEWSLETTER_FILE
+        yield theme_folder(self.root)
+
+    def rebuild(self) -> Snapshot:
+        """Build the issue again (reloading newsletter.yaml) and publish the result."""
+        start = time.perf_counter()
+        version = self.current.version + 1
+        try:
+            project = load_project(self.root)  # newsletter.yaml may have changed too
+            built = build_issue(project, self.issue_path, self.mode)
+            snapshot = Snapshot(
+                version,
+                self.issue_path,
+                project,
+                built,
+                tuple(reported_checks(built)),
+                seconds=time.perf_counter() - start,
+            )
+        except ComposeError as exc:
+            problems = tuple(str(p) for p in exc.problems)
+            snapshot = Snapshot(
+                version, self.issue_path, problems=problems, seconds=time.perf_counter() - start
+            )
+        except jinja2.TemplateError as exc:  # a theme being edited: point at its line
+            snapshot = Snapshot(
+                version,
+                self.issue_path,
+                problems=(template_problem(exc),),
+                seconds=time.perf_counter() - start,
+            )
+        except Exception as exc:  # a bug must not stop the preview: show it, keep serving
+            logger.exception("building %s failed", self.issue_path)
+            problem = (
+                f"internal error while building: {type(exc).__name__}: {exc} "
+                f"(a bug in composer; `compose --traceback build {display_path(self.issue_path)}` "
+                "shows where)"
+            )
+            snapshot = Snapshot(
+                version, self.issue_path, problems=(problem,), seconds=time.perf_counter() - start
+            )
+        with self._changed:
+            self.current = snapshot
+            self._changed.notify_all()
+        return snapshot
+
+    def wait_newer(self, version: int, timeout: float) -> Snapshot | None:
+        """The current snapshot once it is newer than `version`; None on timeout or close."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._closed or self.current.version > version, timeout=timeout
+            )
+            if self._closed or self.current.version <= version:
+                return None
+            return self.current
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Release every page waiting for a build, so their connections end."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()

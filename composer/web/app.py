@@ -1,0 +1,197 @@
+"""The `compose serve` application: routes, the request log, and the app factory."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from composer.project import Project
+from composer.web.archive import atom_feed, find_issue, find_issues
+from composer.web.pages import render_page
+from composer.web.unsubscribe import (
+    MAX_BODY_BYTES,
+    PAGE_HEADERS,
+    UnsubscribeEndpoints,
+    mask_address,
+    token_digest,
+)
+
+ACCESS_LOGGER = "composer.web.access"
+_TOKEN_IN_PATH = re.compile(r"(/unsubscribe/)([^/]+)")
+_ADDRESS_IN_PATH = re.compile(r"[^/\s@]+@[^/\s@]+")
+
+
+def create_app(project: Project, build_dir: Path, secret: bytes | None = None) -> Starlette:
+    """The ASGI app serving unsubscribe links for `project` and the issues built in `build_dir`."""
+    if secret is None:
+        from composer.delivery.tokens import load_secret
+
+        secret = load_secret(project)
+    unsubscribe = UnsubscribeEndpoints(project, secret)
+    archive = ArchiveEndpoints(project, build_dir)
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/", archive.index, methods=["GET"]),
+        Route("/feed.xml", archive.feed, methods=["GET"]),
+    ]
+    # The same handlers under any prefix, so a proxy can forward unsubscribe_url's path as is.
+    for path in ("/unsubscribe/{token}", "/{prefix:path}/unsubscribe/{token}"):
+        routes += [
+            Route(path, unsubscribe.confirm, methods=["GET"]),
+            Route(path, unsubscribe.unsubscribe, methods=["POST"], max_body_size=MAX_BODY_BYTES),
+        ]
+    routes += [
+        Route("/{slug}/", archive.issue, methods=["GET"]),
+        Route("/{slug}", archive.add_slash, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(RequestLog)])
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness probe for the proxy and the tests."""
+    return PlainTextResponse("ok\n", headers={"Cache-Control": "no-store"})
+
+
+class ArchiveEndpoints:
+    """The index, feed and issue pages, read from the build folder on every request."""
+
+    def __init__(self, project: Project, build_dir: Path) -> None:
+        self._newsletter = project.newsletter
+        self._build_dir = build_dir
+
+    async def index(self, request: Request) -> Response:
+        """The list of built issues, newest first, with relative links (works under any prefix)."""
+        page = render_page(
+            "index.html",
+            newsletter=self._newsletter.name,
+            language=self._newsletter.language,
+            robots="index, follow",
+            issues=find_issues(self._build_dir),
+        )
+        return HTMLResponse(page, headers={"Cache-Control": "public, max-age=300"})
+
+    async def feed(self, request: Request) -> Response:
+        """The Atom feed of built issues, with absolute links under archive_url."""
+        body = atom_feed(self._newsletter, find_issues(self._build_dir))
+        return Response(
+            body,
+            media_type="application/atom+xml; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    async def issue(self, request: Request) -> Response:
+        """One issue's web version, exactly as `compose build` wrote it."""
+        found = find_issue(self._build_dir, request.path_params["slug"])
+        if found is None:
+            return self._not_found()
+        return FileResponse(found.web_file, media_type="text/html; charset=utf-8")
+
+    async def add_slash(self, request: Request) -> Response:
+        """`/<slug>` to `/<slug>/`, relative so it stays under a proxy's prefix."""
+        slug = request.path_params["slug"]
+        if find_issue(self._build_dir, slug) is None:
+            return self._not_found()
+        return RedirectResponse(f"{slug}/", status_code=308)
+
+    def _not_found(self) -> Response:
+        page = render_page(
+            "error.html",
+            newsletter=self._newsletter.name,
+            language=self._newsletter.language,
+            heading="Not found",
+            message="There is no issue at this address.",
+        )
+        return HTMLResponse(page, status_code=404, headers=PAGE_HEADERS)
+
+
+def loggable_path(path: str) -> str:
+    """The request path with tokens replaced by their fingerprint and addresses masked."""
+    path = _TOKEN_IN_PATH.sub(lambda m: f"{m.group(1)}#{token_digest(m.group(2))}", path)
+    return _ADDRESS_IN_PATH.sub(lambda m: mask_address(m.group(0)), path)
+
+
+class RequestLog:
+    """ASGI middleware writing one line per request: method, redacted path, status, time, note."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.logger = logging.getLogger(ACCESS_LOGGER)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state: dict[str, Any] = scope.setdefault("state", {})
+        status = 500  # what the client sees when the app fails before answering
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            note = state.get("log_note")
+            self.logger.info(
+                "%s %s %d %.1fms%s",
+                scope["method"],
+                loggable_path(scope["path"]),
+                status,
+                elapsed_ms,
+                f" {note}" if note else "",
+            )
+
+
+def log_config(level: str = "INFO") -> dict[str, Any]:
+    """Logging for `compose serve`: uvicorn's own lines on stderr, our request lines on stdout."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "default": {
+                "()": "uvicorn.logging.DefaultFormatter",
+                "fmt": "%(levelprefix)s %(message)s",
+                "use_colors": None,
+            },
+            "access": {"format": "%(asctime)s %(message)s", "datefmt": "%Y-%m-%dT%H:%M:%S%z"},
+        },
+        "handlers": {
+            "default": {
+                "formatter": "default",
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+            },
+            "access": {
+                "formatter": "access",
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+            },
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn.error": {"level": level},
+            # uvicorn's access log prints the raw path (tokens included); ours replaces it.
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            ACCESS_LOGGER: {"handlers": ["access"], "level": level, "propagate": False},
+        },
+    }

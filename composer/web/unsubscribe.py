@@ -1,0 +1,123 @@
+"""RFC 8058 one-click unsubscribe: GET asks, POST suppresses the address the signed token names."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from urllib.parse import parse_qs
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from composer.audience.suppressions import add_suppressions
+from composer.delivery.tokens import InvalidToken, read_token
+from composer.project import Project
+from composer.web.pages import render_page
+
+# RFC 8058 section 3.1: the POST body a mail client sends for one-click unsubscription.
+ONE_CLICK_KEY = "List-Unsubscribe"
+ONE_CLICK_VALUE = "One-Click"
+MAX_BODY_BYTES = 16 * 1024
+
+# Our own small pages: no scripts, no outside resources, forms only back to us, never cached,
+# and the token in the URL never leaks through a Referer header.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+def token_digest(token: str) -> str:
+    """A short, stable fingerprint of a token, for logs that must not reveal the address."""
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
+def mask_address(email: str) -> str:
+    """`jane.doe@example.org` as `j***@example.org`: enough to recognise, not to harvest."""
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return "***"
+    return f"{local[:1]}***@{domain}"
+
+
+def unsubscribe_reason(list_name: str) -> str:
+    """The reason recorded in suppressions.csv for an unsubscribe through our link."""
+    return f"unsubscribed (link, list {list_name})"
+
+
+async def asks_one_click(request: Request) -> bool:
+    """Whether the POST body is `List-Unsubscribe=One-Click`, as a form or (leniently) bare."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        async with request.form(max_files=0, max_fields=16) as form:
+            return form.get(ONE_CLICK_KEY) == ONE_CLICK_VALUE
+    # Some senders omit the Content-Type; the exact RFC 8058 body still means the same thing.
+    body = (await request.body()).decode("utf-8", "replace").strip()
+    return parse_qs(body).get(ONE_CLICK_KEY) == [ONE_CLICK_VALUE]
+
+
+class UnsubscribeEndpoints:
+    """The GET and POST handlers for `…/unsubscribe/<token>`, bound to one project and secret."""
+
+    def __init__(self, project: Project, secret: bytes) -> None:
+        self._project = project
+        self._secret = secret
+        self._context = {
+            "newsletter": project.newsletter.name,
+            "language": project.newsletter.language,
+        }
+
+    async def confirm(self, request: Request) -> Response:
+        """GET: ask for confirmation and change nothing (link scanners fetch every URL)."""
+        decoded = self._decode(request)
+        if isinstance(decoded, Response):
+            return decoded
+        _list_name, email = decoded
+        page = render_page("confirm.html", masked=mask_address(email), **self._context)
+        return HTMLResponse(page, headers=PAGE_HEADERS)
+
+    async def unsubscribe(self, request: Request) -> Response:
+        """POST: the one-click body or the confirmation form; suppress and answer 200."""
+        decoded = self._decode(request)
+        if isinstance(decoded, Response):
+            return decoded
+        list_name, email = decoded
+        if not await asks_one_click(request):
+            request.state.log_note = "no one-click body"
+            return self._error(
+                400,
+                "Not unsubscribed",
+                "The request did not ask to unsubscribe. Use the button on the page.",
+            )
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        entry = (email, unsubscribe_reason(list_name), today)
+        added = await run_in_threadpool(add_suppressions, self._project, [entry])
+        note = "suppressed" if added else "already suppressed"
+        request.state.log_note = f"{note} {mask_address(email)}"
+        page = render_page("done.html", masked=mask_address(email), **self._context)
+        return HTMLResponse(page, headers=PAGE_HEADERS)
+
+    def _decode(self, request: Request) -> tuple[str, str] | Response:
+        token = request.path_params["token"]
+        try:
+            return read_token(self._secret, token)
+        except InvalidToken:
+            request.state.log_note = "invalid token"
+            return self._error(
+                400,
+                "This unsubscribe link is not valid",
+                "The link may have been cut or changed. Use the complete link from the "
+                "newsletter, or reply to the newsletter to be removed by hand.",
+            )
+
+    def _error(self, status: int, heading: str, message: str) -> Response:
+        page = render_page("error.html", heading=heading, message=message, **self._context)
+        return HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
