@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import urllib.error
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -49,18 +48,16 @@ def sync_suppressions(project: Project, environ: Mapping[str, str] | None = None
     import sendgrid
 
     from composer.audience.suppressions import add_suppressions
-    from composer.delivery.settings import resolve_settings
+    from composer.delivery.settings import keep_out_of_logs, resolve_settings
 
-    configured = project.newsletter.transport
-    if configured.kind != "sendgrid":
-        # transport.host then names the SMTP server, not SendGrid's API.
-        configured = configured.model_copy(update={"host": None})
-    settings = resolve_settings(project.root, configured, kind="sendgrid", env=environ)
+    settings = resolve_settings(
+        project.root, project.newsletter.transport, kind="sendgrid", env=environ
+    )
     assert settings.host is not None and settings.api_key is not None
     host = settings.host.rstrip("/")
     report = SyncReport(host)
-    api_key = settings.api_key.reveal()
-    client = sendgrid.SendGridAPIClient(api_key, host=host).client
+    keep_out_of_logs(settings.api_key)
+    client = sendgrid.SendGridAPIClient(settings.api_key.reveal(), host=host).client
     fetch = _Fetcher(host, settings.timeout)
     sources: list[tuple[str, Callable[[], Iterator[Entry]]]] = [
         ("global unsubscribes", lambda: _unsubscribes(fetch, client.suppression.unsubscribes)),
@@ -75,13 +72,12 @@ def sync_suppressions(project: Project, environ: Mapping[str, str] | None = None
         sources.insert(1, (f"group {group} unsubscribes", lambda: _group(fetch, endpoint, group)))
 
     entries: dict[str, Entry] = {}
-    with _redacted(api_key):
-        for name, pull in sources:
-            fetched = 0
-            for entry in pull():
-                fetched += 1
-                entries.setdefault(entry[0].lower(), entry)
-            report.sources.append(SourceCount(name, fetched))
+    for name, pull in sources:
+        fetched = 0
+        for entry in pull():
+            fetched += 1
+            entries.setdefault(entry[0].lower(), entry)
+        report.sources.append(SourceCount(name, fetched))
     report.added = add_suppressions(project, list(entries.values())) if entries else 0
     return report
 
@@ -192,34 +188,3 @@ def _date(item: object, default: str | None = None) -> str:
 def _one_line(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _REASON_MAX else text[: _REASON_MAX - 1] + "…"
-
-
-class _redacted:
-    """While syncing, scrub the API key from the HTTP client's debug log (it logs its headers)."""
-
-    _LOGGER = "python_http_client.client"
-
-    def __init__(self, secret: str) -> None:
-        self._filter = _RedactFilter(secret)
-
-    def __enter__(self) -> None:
-        logging.getLogger(self._LOGGER).addFilter(self._filter)
-
-    def __exit__(self, *exc: object) -> None:
-        logging.getLogger(self._LOGGER).removeFilter(self._filter)
-
-
-class _RedactFilter(logging.Filter):
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self._secret = secret
-
-    def __repr__(self) -> str:
-        return "<_RedactFilter>"
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self._secret in message:
-            record.msg = message.replace(self._secret, "[redacted]")
-            record.args = None
-        return True

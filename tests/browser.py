@@ -46,9 +46,9 @@ def launch(playwright: Playwright) -> Browser:
 
 @contextmanager
 def chromium_browser() -> Iterator[Browser]:
-    """A running headless Chromium (the test is skipped where there is none)."""
+    """A running headless Chromium; its absence fails the test (a skip would hide a missing install)."""
     if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (set $CHROMIUM)")
+        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium, or set $CHROMIUM")
     with sync_playwright() as playwright:
         browser = launch(playwright)
         try:

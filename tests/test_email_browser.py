@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page
 
 from composer.build import build_issue
 from composer.project import load_project
+from tests.browser import chromium_browser, offline_page
 from tests.conftest import REPO
 
 HOSTILE = """\
@@ -33,32 +37,19 @@ sections:
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+def browser() -> Iterator[Browser]:
+    with chromium_browser() as launched:
         yield launched
-        launched.close()
 
 
-def open_email(browser, html: str, width: int):
-    page = browser.new_page(viewport={"width": width, "height": 800})
-    dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    page.route("**/*", lambda route: route.abort())  # no network: images fail, nothing leaks
-    page.set_content(html, wait_until="load")
-    return page, dialogs
+@contextmanager
+def open_email(browser: Browser, html: str, width: int) -> Iterator[tuple[Page, list[str]]]:
+    """The email in an offline page `width` px wide, with every alert() it shows recorded."""
+    with offline_page(browser, {"width": width, "height": 800}) as page:
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.set_content(html, wait_until="load")
+        yield page, dialogs
 
 
 def overflow(page) -> int:
@@ -71,13 +62,12 @@ def overflow(page) -> int:
 @pytest.mark.parametrize("width", [375, 600])
 def test_seed_email_fits_the_screen(browser, slug: str, width: int) -> None:
     built = build_issue(load_project(REPO), REPO / "issues" / f"{slug}.yaml")
-    page, _ = open_email(browser, built.email_html, width)
-    assert overflow(page) == 0
-    body_size = page.evaluate(
-        "parseFloat(getComputedStyle(document.querySelector('.article p:not(.dateline)')).fontSize)"
-    )
-    assert body_size >= 16
-    page.close()
+    with open_email(browser, built.email_html, width) as (page, _):
+        assert overflow(page) == 0
+        body_size = page.evaluate(
+            "parseFloat(getComputedStyle(document.querySelector('.article p:not(.dateline)')).fontSize)"
+        )
+        assert body_size >= 16
 
 
 def test_hostile_yaml_content_stays_inert_text(browser, small_project: Path) -> None:
@@ -85,13 +75,12 @@ def test_hostile_yaml_content_stays_inert_text(browser, small_project: Path) -> 
     issue.write_text(HOSTILE, encoding="utf-8")
     built = build_issue(load_project(small_project), issue)
     for html in (built.email_html, built.web_html):
-        page, dialogs = open_email(browser, html, 375)
-        page.wait_for_timeout(200)  # give any injected handler its chance to fire
-        assert dialogs == []
-        assert page.locator("script").count() == 0
-        assert page.locator("[onerror], [onload], [onmouseover]").count() == 0
-        text = page.inner_text("body")
-        assert "<script>alert('body')</script>" in text
-        assert "Title </h3><script>alert('title')</script>" in text
-        assert overflow(page) == 0  # long words and URLs wrap
-        page.close()
+        with open_email(browser, html, 375) as (page, dialogs):
+            page.wait_for_timeout(200)  # give any injected handler its chance to fire
+            assert dialogs == []
+            assert page.locator("script").count() == 0
+            assert page.locator("[onerror], [onload], [onmouseover]").count() == 0
+            text = page.inner_text("body")
+            assert "<script>alert('body')</script>" in text
+            assert "Title </h3><script>alert('title')</script>" in text
+            assert overflow(page) == 0  # long words and URLs wrap

@@ -8,13 +8,12 @@ from pathlib import Path
 import click
 
 from composer.cli import App
+from composer.cli.options import ISSUE_FILE, mode_option
 from composer.errors import EXIT_INVALID, InvalidInput, Problem
-
-_ISSUE_FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 @click.command()
-@click.argument("files", nargs=-1, type=_ISSUE_FILE)
+@click.argument("files", nargs=-1, type=ISSUE_FILE)
 @click.pass_obj
 def validate(app: App, files: tuple[Path, ...]) -> int:
     """Check issue files (and newsletter.yaml); print every problem."""
@@ -39,20 +38,14 @@ def validate(app: App, files: tuple[Path, ...]) -> int:
 
 
 @click.command()
-@click.argument("file", type=_ISSUE_FILE)
+@click.argument("file", type=ISSUE_FILE)
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the build (default: build/ in the project).",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(["auto", "full", "digest"]),
-    default="auto",
-    show_default=True,
-    help="full articles, teasers (digest), or full when it fits max_email_kb.",
-)
+@mode_option
 @click.option("--strict", is_flag=True, help="Exit 1 when any check warns (for CI).")
 @click.pass_obj
 def build(app: App, file: Path, out_dir: Path | None, mode: str, strict: bool) -> int:

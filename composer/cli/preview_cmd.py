@@ -9,19 +9,12 @@ from typing import TYPE_CHECKING
 import click
 
 from composer.cli import App
+from composer.cli.options import ISSUE_FILE, mode_option
 from composer.errors import EXIT_INVALID, InvalidInput, UsageError
 
 if TYPE_CHECKING:
     from composer.preview import Snapshot
 
-_ISSUE_FILE = click.Path(dir_okay=False, path_type=Path)
-_MODE = click.option(
-    "--mode",
-    type=click.Choice(["auto", "full", "digest"]),
-    default="auto",
-    show_default=True,
-    help="full articles, teasers (digest), or full when it fits max_email_kb.",
-)
 DEFAULT_PORT = 8000
 _COLOURS = {"ok": "green", "info": "blue", "warning": "yellow"}
 
@@ -37,14 +30,14 @@ def _project_root(app: App) -> Path:
 
 
 @click.command()
-@click.argument("file", type=_ISSUE_FILE)
+@click.argument("file", type=ISSUE_FILE)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
     help=f"Port on 127.0.0.1 (default {DEFAULT_PORT}, or the next free one; 0: any free port).",
 )
 @click.option("--no-open", is_flag=True, help="Do not open a browser.")
-@_MODE
+@mode_option
 @click.pass_obj
 def preview(app: App, file: Path, port: int | None, no_open: bool, mode: str) -> int:
     """Serve a live preview of FILE on 127.0.0.1: desktop, phone, dark and plain-text views,
@@ -99,8 +92,8 @@ def _report(snapshot: Snapshot) -> None:
 
 
 @click.command()
-@click.argument("file", type=_ISSUE_FILE)
-@_MODE
+@click.argument("file", type=ISSUE_FILE)
+@mode_option
 @click.pass_obj
 def check(app: App, file: Path, mode: str) -> int:
     """Build FILE in memory and print every check; exit 1 if any warns (for CI)."""

@@ -1,0 +1,1 @@
+"""Delivery: personalised messages, the delivery log, transports, and the send runner."""

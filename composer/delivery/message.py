@@ -1,0 +1,393 @@
+"""MIME messages built once per issue and personalised per recipient by joining byte chunks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import html
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from email.header import Header
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from composer.model import Newsletter
+
+CRLF = b"\r\n"
+MAX_LINE = 998  # RFC 5322 hard limit, without the CRLF
+MAX_NAME_CHARS = 100
+SAMPLE_TOKEN = "SAMPLE-TOKEN-not-a-real-token"
+SAMPLE_RECIPIENT = ("reader@example.org", "Sample Reader")
+# Characters that would end or fold a header, or hide as line breaks in some mail readers.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_ADDRESS = re.compile(r"^[^\s<>()\[\],;:\"\\@]+@[^\s<>()\[\],;:\"\\@]+$")
+_URL = re.compile(r"^[!#-;=?-~]+$")  # printable ASCII without space, quote, < or >
+_LIST_LABEL = re.compile(r"[^a-z0-9-]+")
+_SPECIALS = re.compile(r"[][\\()<>@,:;\".]")  # RFC 5322 specials: a phrase with one is quoted
+_WORD_BYTES = 45  # base64 of 45 bytes is 60 characters: each encoded-word stays within 75
+# Values a placeholder may grow to, to decide whether a part stays within MAX_LINE as 8bit.
+_MAX_TOKEN_CHARS = 460
+_MAX_NAME_BYTES = MAX_NAME_CHARS * 4 * 2
+
+
+class BuiltLike(Protocol):
+    """What a message needs from composer.build.BuiltIssue."""
+
+    slug: str
+    subject: str
+    email_html: str
+    email_txt: str
+
+
+@dataclass(frozen=True)
+class Placeholders:
+    """The literal markers the build leaves where per-recipient values go."""
+
+    unsubscribe: str
+    name: str | None = None
+
+    @classmethod
+    def from_build(cls) -> Placeholders:
+        """The markers composer.build defines (a name marker only if the theme offers one)."""
+        from composer import build
+
+        return cls(build.UNSUBSCRIBE_PLACEHOLDER, getattr(build, "NAME_PLACEHOLDER", None))
+
+
+def clean_name(name: str | None) -> str:
+    """A display name safe for any context: no control characters or line breaks, bounded."""
+    if not name:
+        return ""
+    return " ".join(_CONTROL.sub(" ", name).split())[:MAX_NAME_CHARS]
+
+
+def check_address(email: str) -> str:
+    """`email` if it is safe to put in a header; ValueError otherwise (header injection)."""
+    if len(email) > 254 or not _ADDRESS.match(email):
+        raise ValueError(f"refusing to address a message to {email!r}: not a plain address")
+    return email
+
+
+def check_url(url: str) -> str:
+    """`url` if it is safe inside <...> in a header; ValueError otherwise."""
+    if not _URL.match(url):
+        raise ValueError(f"refusing unsafe unsubscribe URL {url!r}")
+    return url
+
+
+def encode_header(name: str, value: str) -> bytes:
+    """One folded header field, RFC 2047-encoded when not ASCII, CRLF-terminated."""
+    value = _CONTROL.sub(" ", value)
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    folded = Header(value, charset, maxlinelen=78, header_name=name).encode(linesep="\r\n")
+    if any(len(line) > MAX_LINE - 2 for line in folded.split("\r\n")):
+        folded = Header(value, "utf-8", maxlinelen=78, header_name=name).encode(linesep="\r\n")
+    return f"{name}: {folded}\r\n".encode("ascii")
+
+
+def encoded_words(text: str) -> str:
+    """`text` as RFC 2047 base64 encoded-words of at most 75 characters, folded with CRLF SP."""
+    data = text.encode("utf-8")
+    words = []
+    start = 0
+    while start < len(data):
+        end = min(start + _WORD_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # never split a character
+            end -= 1
+        words.append("=?utf-8?b?" + base64.b64encode(data[start:end]).decode("ascii") + "?=")
+        start = end
+    return "\r\n ".join(words)
+
+
+def encode_phrase(name: str) -> str:
+    """A display name as a header phrase: quoted when it has specials, RFC 2047 when not ASCII."""
+    name = clean_name(name)
+    if name.isascii():
+        if not _SPECIALS.search(name):
+            return name
+        return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return encoded_words(name)
+
+
+def format_mailbox(name: str | None, email: str) -> str:
+    """`Name <addr>`, the name quoted or RFC 2047-encoded as it needs."""
+    check_address(email)
+    name = clean_name(name)
+    return f"{encode_phrase(name)} <{email}>" if name else email
+
+
+def list_id(newsletter: Newsletter, list_name: str) -> str:
+    """The List-Id value (RFC 2919): `Newsletter name <list.domain>`."""
+    domain = newsletter.list_id or newsletter.from_.email.rpartition("@")[2]
+    label = _LIST_LABEL.sub("-", list_name.lower()).strip("-") or "list"
+    return f"{encode_phrase(newsletter.name)} <{label}.{domain}>"
+
+
+def _lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_TAG = re.compile(r"<[a-zA-Z](?:[^<>\"']|\"[^\"]*\"|'[^']*')*>")
+_ATTR_GAP = re.compile(r"\"[^\"]*\"|'[^']*'|(\s+)(?=[a-zA-Z_:@/])")
+REFLOW_WIDTH = 200
+
+
+def reflow_html(text: str, width: int = REFLOW_WIDTH) -> str:
+    """Break long HTML lines between attributes inside tags, where a newline equals a space."""
+    lines = []
+    for line in _lines(text).split("\n"):
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        gaps = [
+            (tag.start() + gap.start(1), tag.start() + gap.end(1))
+            for tag in _TAG.finditer(line)
+            for gap in _ATTR_GAP.finditer(tag.group(0))
+            if gap.group(1) is not None
+        ]
+        pieces, start, last = [], 0, None
+        for gap in gaps:
+            if gap[0] - start > width and last is not None:
+                pieces.append(line[start : last[0]])
+                start = last[1]
+            last = gap
+        if last is not None and len(line) - start > width and last[0] > start:
+            pieces.append(line[start : last[0]])
+            start = last[1]
+        pieces.append(line[start:])
+        lines.extend(pieces)
+    return "\n".join(lines)
+
+
+def _qp(text: str) -> bytes:
+    # b2a_qp picks its line ending from the input; feed LF only and convert after.
+    encoded = binascii.b2a_qp(_lines(text).encode("utf-8"), quotetabs=False, istext=True)
+    return encoded.replace(b"\n", CRLF)
+
+
+class _Part:
+    """One body part split into static byte chunks around slots for per-recipient values."""
+
+    def __init__(
+        self, text: str, slots: dict[str, str], max_value: dict[str, int], seven_bit: bool
+    ) -> None:
+        text = _lines(text)
+        if not text.endswith("\n"):
+            text += "\n"
+        pattern = re.compile("|".join(re.escape(marker) for marker in slots))
+        pieces: list[str | None] = []
+        kinds: list[str] = []
+        position = 0
+        for match in pattern.finditer(text):
+            pieces.append(text[position : match.start()])
+            pieces.append(None)
+            kinds.append(slots[match.group(0)])
+            position = match.end()
+        pieces.append(text[position:])
+        self.kinds = kinds
+        fits = self._fits(text, pattern, slots, max_value)
+        names = any(kind.startswith("name") for kind in kinds)  # names may be non-ASCII
+        if not fits:
+            self.encoding = "quoted-printable"
+        elif text.isascii() and not names:
+            self.encoding = "7bit"
+        else:
+            self.encoding = "quoted-printable" if seven_bit else "8bit"
+        self.raw = self.encoding != "quoted-printable"
+        self.eight_bit = self.encoding == "8bit"
+        self.chunks: list[bytes] = []
+        for piece in pieces:
+            if piece is None:
+                continue
+            if self.raw:
+                self.chunks.append(piece.replace("\n", "\r\n").encode("utf-8"))
+            else:
+                chunk = _qp(piece)
+                # A soft break before each value keeps every encoded line within 76 characters.
+                if chunk and not chunk.endswith(CRLF):
+                    chunk += b"=" + CRLF
+                self.chunks.append(chunk)
+
+    @staticmethod
+    def _fits(
+        text: str, pattern: re.Pattern[str], slots: dict[str, str], max_value: dict[str, int]
+    ) -> bool:
+        for line in text.split("\n"):
+            room = len(pattern.sub("", line).encode("utf-8"))
+            room += sum(max_value[slots[m.group(0)]] for m in pattern.finditer(line))
+            if room > MAX_LINE - 2:
+                return False
+        return True
+
+    def render(self, values: dict[str, str], out: list[bytes]) -> None:
+        """Append this part's bytes with `values` (already escaped for the part) filled in."""
+        chunks = self.chunks
+        out.append(chunks[0])
+        for index, kind in enumerate(self.kinds, start=1):
+            value = values[kind]
+            if self.raw:
+                out.append(value.encode("utf-8"))
+            else:
+                encoded = _qp(value)
+                out.append(encoded + b"=" + CRLF if encoded else b"")
+            out.append(chunks[index])
+
+
+class MessageTemplate:
+    """A built issue turned into pre-encoded MIME chunks, once, for one (issue, list)."""
+
+    def __init__(
+        self,
+        built: BuiltLike,
+        newsletter: Newsletter,
+        list_name: str,
+        placeholders: Placeholders | None = None,
+        *,
+        seven_bit: bool = False,
+    ) -> None:
+        self.newsletter = newsletter
+        self.list_name = list_name
+        self.placeholders = placeholders or Placeholders.from_build()
+        self.subject = built.subject
+        self.text = built.email_txt
+        self.html = built.email_html
+        self.domain = newsletter.from_.email.rpartition("@")[2] or "localhost"
+        mailto = newsletter.unsubscribe_mailto
+        self.mailto = mailto.removeprefix("mailto:") if mailto else None
+        self.list_id = list_id(newsletter, list_name)
+        url_room = len(html.escape(newsletter.unsubscribe_base)) + _MAX_TOKEN_CHARS
+        room = {"url_text": url_room, "url_html": url_room}
+        text_slots = {self.placeholders.unsubscribe: "url_text"}
+        html_slots = {self.placeholders.unsubscribe: "url_html"}
+        if self.placeholders.name:
+            text_slots[self.placeholders.name] = "name_text"
+            html_slots[self.placeholders.name] = "name_html"
+            room.update(name_text=_MAX_NAME_BYTES, name_html=_MAX_NAME_BYTES)
+        self._built = built
+        self._text = _Part(self.text, text_slots, room, seven_bit)
+        self._html = _Part(reflow_html(self.html), html_slots, room, seven_bit)
+        self.eight_bit = self._text.eight_bit or self._html.eight_bit
+        self._boundary = self._pick_boundary()
+        self._head = self._static_head()
+        self._text_head, self._html_head, self._tail = self._part_heads()
+        self._date_second = -1
+        self._date = b""
+
+    def seven_bit(self) -> MessageTemplate:
+        """The same message with every part 7-bit clean, for servers without 8BITMIME."""
+        if not self.eight_bit:
+            return self
+        return MessageTemplate(
+            self._built, self.newsletter, self.list_name, self.placeholders, seven_bit=True
+        )
+
+    def _pick_boundary(self) -> str:
+        while True:
+            boundary = "=_composer_" + secrets.token_hex(12)
+            if boundary not in self.text and boundary not in self.html:
+                return boundary
+
+    def _static_head(self) -> bytes:
+        news = self.newsletter
+        head = [
+            b"From: " + format_mailbox(news.from_.name, news.from_.email).encode("utf-8") + CRLF,
+            encode_header("Subject", self.subject),
+        ]
+        if news.reply_to is not None:
+            reply_to = format_mailbox(news.reply_to.name, news.reply_to.email)
+            head.append(b"Reply-To: " + reply_to.encode("utf-8") + CRLF)
+        head.append(b"List-Id: " + self.list_id.encode("ascii") + CRLF)
+        return b"".join(head)
+
+    def _part_heads(self) -> tuple[bytes, bytes, bytes]:
+        boundary = self._boundary.encode("ascii")
+        trailer = (
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+            b"MIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n\r\n'
+        )
+
+        def part(subtype: str, encoding: str) -> bytes:
+            return (
+                b"--"
+                + boundary
+                + CRLF
+                + f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+                f"Content-Transfer-Encoding: {encoding}\r\n\r\n".encode("ascii")
+            )
+
+        text_head = trailer + part("plain", self._text.encoding)
+        # The CRLF before a delimiter belongs to the delimiter, not to the part (RFC 2046 5.1.1).
+        html_head = CRLF + part("html", self._html.encoding)
+        return text_head, html_head, CRLF + b"--" + boundary + b"--" + CRLF
+
+    def _date_header(self) -> bytes:
+        now = time.time()
+        second = int(now)
+        if second != self._date_second:
+            stamp = dt.datetime.fromtimestamp(second, dt.UTC)
+            self._date = b"Date: " + format_datetime(stamp).encode("ascii") + CRLF
+            self._date_second = second
+        return self._date
+
+    def new_message_id(self) -> str:
+        """A fresh, globally unique Message-ID in the sender's domain."""
+        return f"<{int(time.time())}.{secrets.token_hex(12)}@{self.domain}>"
+
+    def list_unsubscribe(
+        self, unsubscribe_url: str, token: str | None = None, *, fold: bool = True
+    ) -> str:
+        """The List-Unsubscribe value: the one-click URL, plus mailto when configured."""
+        value = f"<{check_url(unsubscribe_url)}>"
+        if self.mailto:
+            subject = "unsubscribe" + (f"%20{token}" if token else "")
+            value += ",\r\n " if fold else ", "
+            value += f"<mailto:{check_url(self.mailto)}?subject={subject}>"
+        return value
+
+    def personalize(
+        self,
+        recipient_email: str,
+        recipient_name: str | None,
+        unsubscribe_url: str,
+        *,
+        token: str | None = None,
+        message_id: str | None = None,
+    ) -> bytes:
+        """The complete RFC 5322 message for one recipient, CRLF line endings throughout."""
+        name = clean_name(recipient_name)
+        url = check_url(unsubscribe_url)
+        if token is None and self.mailto:
+            token = url.rsplit("/", 1)[-1]
+        values = {
+            "url_text": url,
+            "url_html": html.escape(url, quote=True),
+            "name_text": name,
+            "name_html": html.escape(name, quote=True),
+        }
+        out = [
+            self._head,
+            b"To: " + format_mailbox(name, recipient_email).encode("utf-8") + CRLF,
+            self._date_header(),
+            b"Message-ID: " + (message_id or self.new_message_id()).encode("ascii") + CRLF,
+            b"List-Unsubscribe: " + self.list_unsubscribe(url, token).encode("ascii") + CRLF,
+            self._text_head,
+        ]
+        self._text.render(values, out)
+        out.append(self._html_head)
+        self._html.render(values, out)
+        out.append(self._tail)
+        return b"".join(out)
+
+
+def sample_message(built: BuiltLike, newsletter: Newsletter) -> bytes:
+    """The sample `message.eml` that `compose build` writes, addressed to a sample reader."""
+    from composer.delivery.tokens import unsubscribe_url
+
+    template = MessageTemplate(built, newsletter, "sample")
+    email, name = SAMPLE_RECIPIENT
+    return template.personalize(email, name, unsubscribe_url(newsletter, SAMPLE_TOKEN))

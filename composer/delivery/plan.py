@@ -1,0 +1,228 @@
+"""Everything a send decides before the first message: build, audience, transport, what's left."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from composer.audience import Recipient, Selection, address_key, select
+from composer.build import BuiltIssue, Mode, build_issue
+from composer.delivery.log import LOG_FILE, SENT, DeliveryLog
+from composer.delivery.message import MessageTemplate, check_address
+from composer.delivery.settings import Settings, resolve_settings
+from composer.delivery.tokens import load_secret, make_token, unsubscribe_url
+from composer.delivery.transports import make_transport
+from composer.delivery.transports.base import Envelope, Transport
+from composer.errors import ComposeError, UsageError
+from composer.project import STATE_DIR, Project
+
+CHUNK = 1000  # recipients looked up in the log at a time
+TEST_LIST = "test"
+
+
+@dataclass
+class SendPlan:
+    """A send ready to go: the issue rendered once, the audience checked, the transport built."""
+
+    project: Project
+    built: BuiltIssue
+    list_name: str
+    segment: str | None
+    selection: Selection | None
+    settings: Settings
+    template: MessageTemplate
+    transport: Transport
+    secret: bytes = field(repr=False)
+    already_sent: int = 0
+
+    @property
+    def issue(self) -> str:
+        """The key of the issue in the delivery log (its file stem)."""
+        return self.built.slug
+
+    @property
+    def recipients(self) -> int:
+        """How many readers the list (and segment) reaches."""
+        return self.selection.count if self.selection is not None else 0
+
+    @property
+    def pending(self) -> int:
+        """How many of them have not been sent the issue yet."""
+        return self.recipients - self.already_sent
+
+    @property
+    def content_sha(self) -> str:
+        """A fingerprint of what is sent, to notice an issue edited between runs."""
+        digest = hashlib.sha256()
+        for part in (self.built.subject, self.built.email_txt, self.built.email_html):
+            digest.update(part.encode("utf-8") + b"\0")
+        return digest.hexdigest()[:16]
+
+    def envelope(self, email: str, key: str, name: str) -> Envelope:
+        """The envelope of one recipient, with their personal unsubscribe link."""
+        token = make_token(self.secret, self.list_name, key)
+        return Envelope(key, email, name, unsubscribe_url(self.project.newsletter, token), token)
+
+    def log_path(self) -> Path:
+        """Where the delivery log lives."""
+        return self.project.root / STATE_DIR / LOG_FILE
+
+
+def plan_send(
+    project: Project,
+    issue_path: Path,
+    list_name: str | None,
+    segment: str | None = None,
+    *,
+    transport: str | None = None,
+    mode: Mode = "auto",
+    skip_invalid: bool = False,
+    test_only: bool = False,
+) -> SendPlan:
+    """Gather, then send: render the issue, check the list and settings; nothing is sent yet."""
+    if list_name is None and not test_only:
+        raise UsageError("send needs --list LIST (or --test ADDR for a test copy)")
+    built = build_issue(project, issue_path, mode)
+    selection = None
+    if list_name is not None and not test_only:
+        selection = select(project, list_name, segment, skip_invalid=skip_invalid)
+        list_name = selection.list_name
+    list_name = list_name or TEST_LIST
+    settings = resolve_settings(project.root, project.newsletter.transport, transport)
+    template = MessageTemplate(built, project.newsletter, list_name)
+    sender = make_transport(settings, template, built.slug)
+    plan = SendPlan(
+        project, built, list_name, segment, selection, settings, template, sender,
+        load_secret(project),
+    )  # fmt: skip
+    if selection is not None and plan.log_path().exists():
+        with DeliveryLog(plan.log_path()) as log:
+            plan.already_sent = sum(
+                sum(
+                    1 for state in log.states(plan.issue, list_name, keys).values() if state == SENT
+                )
+                for keys in _key_chunks(selection)
+            )
+    return plan
+
+
+def _key_chunks(selection: Selection) -> Iterator[list[str]]:
+    for chunk in recipient_chunks(selection):
+        yield [recipient.key for recipient in chunk]
+
+
+def recipient_chunks(selection: Selection) -> Iterator[list[Recipient]]:
+    """The selected readers, streamed in chunks of CHUNK."""
+    assert selection.recipients is not None
+    chunk: list[Recipient] = []
+    for recipient in selection.recipients:
+        chunk.append(recipient)
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@dataclass
+class DryRunReport:
+    """What a send would do, every message rendered."""
+
+    rendered: int = 0
+    skipped: int = 0
+    total_bytes: int = 0
+    largest: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def dry_run(plan: SendPlan) -> DryRunReport:
+    """Render every message a send would deliver; send nothing, record nothing."""
+    report = DryRunReport()
+    if plan.selection is None:
+        return report
+    log = DeliveryLog(plan.log_path()) if plan.log_path().exists() else None
+    try:
+        for chunk in recipient_chunks(plan.selection):
+            states = log.states(plan.issue, plan.list_name, [r.key for r in chunk]) if log else {}
+            for recipient in chunk:
+                if states.get(recipient.key) == SENT:
+                    report.skipped += 1
+                    continue
+                envelope = plan.envelope(recipient.email, recipient.key, recipient.name)
+                try:
+                    data = plan.template.personalize(
+                        envelope.email,
+                        envelope.name,
+                        envelope.unsubscribe_url,
+                        token=envelope.token,
+                    )
+                except ValueError as exc:
+                    report.problems.append(f"{plan.selection.path.name}:{recipient.line}: {exc}")
+                    continue
+                report.rendered += 1
+                report.total_bytes += len(data)
+                report.largest = max(report.largest, len(data))
+    finally:
+        if log is not None:
+            log.close()
+    return report
+
+
+def test_envelopes(plan: SendPlan, addresses: Sequence[str]) -> list[Envelope]:
+    """Envelopes for --test copies (the addresses checked like any other)."""
+    envelopes = []
+    for address in addresses:
+        try:
+            check_address(address.strip())
+        except ValueError as exc:
+            raise UsageError(f"--test {address!r}: {exc}") from None
+        envelopes.append(plan.envelope(address.strip(), address_key(address), ""))
+    return envelopes
+
+
+@dataclass
+class ListStatus:
+    """Where one list stands for one issue."""
+
+    list_name: str
+    sent: int
+    failed: int
+    sending: int
+    pending: int
+    suppressed: int | None
+    failures: list[tuple[str, str, int]]
+
+
+def delivery_status(project: Project, issue_path: Path) -> list[ListStatus]:
+    """Per list this issue went (or started going) to: sent, failed, pending, suppressed."""
+    issue = issue_path.stem
+    path = project.root / STATE_DIR / LOG_FILE
+    if not path.exists():
+        return []
+    statuses = []
+    with DeliveryLog(path) as log:
+        for list_name in log.lists(issue):
+            counts = log.counts(issue, list_name)
+            pending = counts["pending"]
+            suppressed: int | None = None
+            try:
+                selection = select(
+                    project, list_name, log.segment(issue, list_name), skip_invalid=True
+                )
+            except ComposeError:
+                selection = None
+            if selection is not None:
+                suppressed = selection.suppressed
+                logged = 0
+                for keys in _key_chunks(selection):
+                    logged += len(log.states(issue, list_name, keys))
+                pending += selection.count - logged  # in the list now, never tried yet
+            statuses.append(
+                ListStatus(
+                    list_name, counts["sent"], counts["failed"], counts["sending"], pending,
+                    suppressed, list(log.failures(issue, list_name)),
+                )
+            )  # fmt: skip
+    return statuses

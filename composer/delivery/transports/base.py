@@ -1,0 +1,172 @@
+"""The transport base: one fixed flow (payload -> post -> parse -> outcomes), hooks per transport.
+
+Modelled on django-anymail's backends: the base owns retries, backoff, and the rule that an
+option a transport cannot honour is an error; subclasses only say how to talk to their peer.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from composer.delivery.log import FAILED, PENDING, SENT, Outcome
+from composer.delivery.message import MessageTemplate
+from composer.delivery.settings import Settings
+from composer.errors import UsageError
+
+MAX_BACKOFF = 300.0
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One recipient of one message: who it goes to and their personal values."""
+
+    key: str  # the address as the delivery log knows it
+    email: str  # the address as written in the list
+    name: str
+    unsubscribe_url: str
+    token: str
+
+
+class TemporaryFailure(Exception):
+    """The peer said "not now" (4xx, 429, 5xx from an API, a dropped connection): retry later."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class PermanentFailure(Exception):
+    """The peer refused these messages for good (5xx for a recipient, a 400 from an API)."""
+
+    def __init__(self, reason: str, rejected: dict[int, str] | None = None) -> None:
+        super().__init__(reason)
+        # Positions in the batch the peer named; None means the whole batch.
+        self.rejected = rejected
+
+
+class FatalTransportError(Exception):
+    """Nothing more can go through this transport (bad credentials, no server): stop the send."""
+
+
+class Channel(ABC):
+    """One worker's line to the peer (an SMTP connection, an HTTP client), reused across batches."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.settings = transport.settings
+        self.template = transport.template
+
+    def deliver(self, batch: Sequence[Envelope], stop: threading.Event) -> list[Outcome]:
+        """Deliver one batch: the fixed flow, with retries; returns one outcome per envelope."""
+        outcomes: dict[str, Outcome] = {}
+        remaining = list(batch)
+        attempt = 0
+        while remaining:
+            attempt += 1
+            try:
+                payload = self.build_payload(remaining)
+                response = self.post(payload)
+                for envelope, provider_id in zip(
+                    remaining, self.parse_response(response, remaining), strict=True
+                ):
+                    outcomes[envelope.key] = Outcome(
+                        envelope.key, SENT, provider_id=provider_id, tries=attempt
+                    )
+                remaining = []
+            except PermanentFailure as exc:
+                if exc.rejected is None:
+                    for envelope in remaining:
+                        outcomes[envelope.key] = Outcome(
+                            envelope.key, FAILED, str(exc), tries=attempt
+                        )
+                    remaining = []
+                else:
+                    # Drop the recipients the peer named and try the rest again at once.
+                    for index, reason in exc.rejected.items():
+                        key = remaining[index].key
+                        outcomes[key] = Outcome(key, FAILED, reason, tries=attempt)
+                    remaining = [e for i, e in enumerate(remaining) if i not in exc.rejected]
+                    attempt -= 1
+            except TemporaryFailure as exc:
+                if attempt >= self.settings.retries:
+                    reason = f"{exc} (gave up after {attempt} attempts; a re-run retries)"
+                    for envelope in remaining:
+                        outcomes[envelope.key] = Outcome(
+                            envelope.key, FAILED, reason, tries=attempt
+                        )
+                    remaining = []
+                elif stop.is_set() or stop.wait(self.delay(attempt, exc.retry_after)):
+                    # Stopping (Ctrl-C): leave these pending for the next run rather than wait.
+                    for envelope in remaining:
+                        outcomes[envelope.key] = Outcome(
+                            envelope.key, PENDING, str(exc), tries=attempt
+                        )
+                    remaining = []
+        return [outcomes[envelope.key] for envelope in batch]
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with full jitter, or the peer's own reset time when it gave one."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), MAX_BACKOFF)
+        ceiling = min(self.settings.backoff * (2 ** (attempt - 1)), MAX_BACKOFF)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    @abstractmethod
+    def build_payload(self, batch: Sequence[Envelope]) -> object:
+        """What the peer is sent for these recipients."""
+
+    @abstractmethod
+    def post(self, payload: object) -> object:
+        """Hand the payload to the peer; raise TemporaryFailure or PermanentFailure."""
+
+    @abstractmethod
+    def parse_response(self, response: object, batch: Sequence[Envelope]) -> list[str | None]:
+        """The provider's id for each accepted message (raise if the response is a refusal)."""
+
+    def close(self) -> None:
+        """Release the connection, politely when possible."""
+
+
+class Transport(ABC):
+    """A way of delivering messages; the runner opens one channel per worker."""
+
+    name: ClassVar[str]
+    supported_options: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, settings: Settings, template: MessageTemplate, issue: str) -> None:
+        self.settings = settings
+        self.template = template
+        self.issue = issue
+        unsupported = sorted(set(settings.delivery_options()) - self.supported_options)
+        if unsupported:
+            raise UsageError(
+                f"the {self.name} transport cannot honour transport.{', transport.'.join(unsupported)} "
+                "in newsletter.yaml; remove it or use a transport that supports it "
+                "(asm_group_id and categories are SendGrid features)"
+            )
+
+    @property
+    def concurrency(self) -> int:
+        """How many channels work at once."""
+        return self.settings.concurrency
+
+    @property
+    def batch_size(self) -> int:
+        """Recipients per payload."""
+        return 1
+
+    @abstractmethod
+    def open_channel(self) -> Channel:
+        """A new channel for one worker."""
+
+    def describe(self) -> str:
+        """Where messages go, for the confirmation prompt (never a secret)."""
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"

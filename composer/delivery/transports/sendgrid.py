@@ -1,0 +1,204 @@
+"""SendGrid's v3 Mail Send API through the official client: up to 1000 recipients a request."""
+
+from __future__ import annotations
+
+import html
+import http.client
+import json
+import re
+import time
+import urllib.error
+from collections.abc import Sequence
+from typing import NoReturn
+
+from python_http_client import exceptions as http_errors
+from sendgrid import SendGridAPIClient
+
+from composer.delivery.message import MessageTemplate, clean_name
+from composer.delivery.settings import SENDGRID_MAX_BATCH, Settings, keep_out_of_logs
+from composer.delivery.transports.base import (
+    Channel,
+    Envelope,
+    FatalTransportError,
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+)
+from composer.errors import UsageError
+
+# Substitution tags: one per value and context, since SendGrid fills text and HTML alike.
+TAGS = {
+    "url_text": "-composeUnsubscribeText-",
+    "url_html": "-composeUnsubscribeHtml-",
+    "name_text": "-composeNameText-",
+    "name_html": "-composeNameHtml-",
+}
+MAX_CATEGORIES = 10
+_PERSONALIZATION_FIELD = re.compile(r"^personalizations\.(\d+)\b")
+
+
+def sendgrid_errors(body: bytes | str | None) -> list[dict[str, str]]:
+    """The `errors` list of a SendGrid error body, or one entry holding the raw text."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        errors = json.loads(body or "")["errors"]
+        return [e for e in errors if isinstance(e, dict)]
+    except (ValueError, KeyError, TypeError):
+        return [{"message": (body or "no details").strip()[:300]}]
+
+
+def _describe(status: int, errors: list[dict[str, str]]) -> str:
+    parts = [
+        f"{e.get('message', '')}" + (f" ({e['field']})" if e.get("field") else "") for e in errors
+    ]
+    return f"SendGrid {status}: " + "; ".join(parts)
+
+
+class SendGridChannel(Channel):
+    """One API client; requests are independent, so channels only add parallel requests."""
+
+    def __init__(self, transport: SendGridTransport) -> None:
+        super().__init__(transport)
+        key = self.settings.api_key
+        assert key is not None
+        keep_out_of_logs(key)
+        self.client = SendGridAPIClient(api_key=key.reveal(), host=self.settings.host)
+
+    def __repr__(self) -> str:
+        return f"<SendGridChannel {self.settings.host}>"
+
+    def build_payload(self, batch: Sequence[Envelope]) -> dict[str, object]:
+        payload = dict(self.transport.base_payload)  # type: ignore[attr-defined]
+        payload["personalizations"] = [self._personalization(e) for e in batch]
+        return payload
+
+    def _personalization(self, envelope: Envelope) -> dict[str, object]:
+        name = clean_name(envelope.name)
+        url = envelope.unsubscribe_url
+        to: dict[str, str] = {"email": envelope.email}
+        if name:
+            to["name"] = name
+        substitutions = {
+            TAGS["url_text"]: url,
+            TAGS["url_html"]: html.escape(url, quote=True),
+        }
+        if self.template.placeholders.name:
+            substitutions[TAGS["name_text"]] = name
+            substitutions[TAGS["name_html"]] = html.escape(name, quote=True)
+        unsubscribe = self.template.list_unsubscribe(url, envelope.token, fold=False)
+        return {
+            "to": [to],
+            "substitutions": substitutions,
+            "headers": {"List-Unsubscribe": unsubscribe},
+        }
+
+    def post(self, payload: object) -> object:
+        try:
+            return self.client.client.mail.send.post(
+                request_body=payload, timeout=self.settings.timeout
+            )
+        except http_errors.HTTPError as exc:
+            self._raise(exc, payload)
+        except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TemporaryFailure(
+                f"SendGrid unreachable at {self.settings.host}: {reason}"
+            ) from None
+
+    def _raise(self, exc: http_errors.HTTPError, payload: object) -> NoReturn:
+        status = exc.status_code
+        errors = sendgrid_errors(exc.body)
+        reason = _describe(status, errors)
+        if status in (401, 403):
+            raise FatalTransportError(
+                f"{reason}; check the SENDGRID_API_KEY environment variable "
+                "(it needs the Mail Send permission)"
+            ) from None
+        if status == 429:
+            raise TemporaryFailure(reason, retry_after=self._reset_delay(exc)) from None
+        if status >= 500:
+            raise TemporaryFailure(reason) from None
+        rejected: dict[int, str] = {}
+        for error in errors:
+            match = _PERSONALIZATION_FIELD.match(error.get("field") or "")
+            if match is None:
+                raise PermanentFailure(reason) from None
+            rejected[int(match.group(1))] = _describe(status, [error])
+        count = len(payload["personalizations"])  # type: ignore[index]
+        if not rejected or any(index >= count for index in rejected):
+            raise PermanentFailure(reason) from None
+        raise PermanentFailure(reason, rejected) from None
+
+    @staticmethod
+    def _reset_delay(exc: http_errors.HTTPError) -> float | None:
+        headers = exc.headers or {}
+        reset = headers.get("X-RateLimit-Reset") if hasattr(headers, "get") else None
+        try:
+            return max(0.0, float(reset) - time.time()) + 0.05 if reset else None
+        except ValueError:
+            return None
+
+    def parse_response(self, response: object, batch: Sequence[Envelope]) -> list[str | None]:
+        status = response.status_code  # type: ignore[attr-defined]
+        if not 200 <= status < 300:
+            raise PermanentFailure(f"SendGrid answered {status}, expected 202")
+        headers = response.headers  # type: ignore[attr-defined]
+        message_id = headers.get("X-Message-Id") if headers is not None else None
+        return [message_id] * len(batch)
+
+
+class SendGridTransport(Transport):
+    """Delivers through SendGrid's Mail Send API."""
+
+    name = "sendgrid"
+    supported_options = frozenset({"asm_group_id", "categories"})
+
+    def __init__(self, settings: Settings, template: MessageTemplate, issue: str) -> None:
+        super().__init__(settings, template, issue)
+        if len(settings.categories) > MAX_CATEGORIES:
+            raise UsageError(
+                f"SendGrid accepts at most {MAX_CATEGORIES} categories; "
+                f"transport.categories in newsletter.yaml has {len(settings.categories)}"
+            )
+        self.base_payload = self._base_payload()
+
+    @property
+    def batch_size(self) -> int:
+        return min(self.settings.batch_size, SENDGRID_MAX_BATCH)
+
+    def _base_payload(self) -> dict[str, object]:
+        template = self.template
+        news = template.newsletter
+        text, body = template.text, template.html
+        for marker, kind in ((template.placeholders.unsubscribe, "url"),
+                             (template.placeholders.name, "name")):  # fmt: skip
+            if marker:
+                text = text.replace(marker, TAGS[f"{kind}_text"])
+                body = body.replace(marker, TAGS[f"{kind}_html"])
+        payload: dict[str, object] = {
+            "from": {"email": news.from_.email, "name": news.from_.name},
+            "subject": template.subject,
+            "content": [
+                {"type": "text/plain", "value": text},
+                {"type": "text/html", "value": body},
+            ],
+            "headers": {
+                "List-Id": template.list_id,
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
+            "custom_args": {"issue": self.issue, "list": template.list_name},
+        }
+        if news.reply_to is not None:
+            payload["reply_to"] = {"email": news.reply_to.email, "name": news.reply_to.name}
+        if self.settings.categories:
+            payload["categories"] = list(self.settings.categories)
+        if self.settings.asm_group_id is not None:
+            payload["asm"] = {"group_id": self.settings.asm_group_id}
+        return payload
+
+    def open_channel(self) -> Channel:
+        return SendGridChannel(self)
+
+    def describe(self) -> str:
+        return f"sendgrid {self.settings.host}, {self.batch_size} recipients a request"

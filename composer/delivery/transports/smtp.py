@@ -1,0 +1,227 @@
+"""SMTP: several reused connections, 8BITMIME when offered, and PIPELINING (RFC 2920)."""
+
+from __future__ import annotations
+
+import ipaddress
+import smtplib
+import socket
+import ssl
+from collections.abc import Sequence
+
+from composer.delivery.message import MessageTemplate
+from composer.delivery.settings import Settings
+from composer.delivery.transports.base import (
+    Channel,
+    Envelope,
+    FatalTransportError,
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+)
+
+_DISCONNECTS = (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, socket.timeout)
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {' '.join(text.split())}"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def helo_name(sender_domain: str) -> str:
+    """The EHLO name: this host's name when it is qualified, else the sender's domain (no DNS)."""
+    name = socket.gethostname()
+    return name if "." in name else sender_domain
+
+
+class SMTPChannel(Channel):
+    """One SMTP connection, opened on demand and reused for message after message."""
+
+    def __init__(self, transport: SMTPTransport) -> None:
+        super().__init__(transport)
+        self.smtp: smtplib.SMTP | None = None
+        self.pipelining = False
+        self.eight_bit = False
+        self.utf8 = False
+        self.connect_failures = 0
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        sender_domain = self.template.domain
+        smtp: smtplib.SMTP | None = None
+        try:
+            if s.port == 465:
+                smtp = smtplib.SMTP_SSL(
+                    s.host, s.port, helo_name(sender_domain), timeout=s.timeout,
+                    context=ssl.create_default_context(),
+                )  # fmt: skip
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, helo_name(sender_domain), timeout=s.timeout)
+            smtp.ehlo()
+            secure = s.port == 465
+            if s.starttls is not False and smtp.has_extn("starttls"):
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+                secure = True
+            elif s.starttls:
+                smtp.close()
+                raise FatalTransportError(
+                    f"smtp server {s.host}:{s.port} does not offer STARTTLS, and transport.starttls "
+                    "is true in newsletter.yaml"
+                )
+            if s.username and s.password is not None:
+                if not secure and not _is_loopback(s.host or ""):
+                    smtp.close()
+                    raise FatalTransportError(
+                        f"refusing to send the smtp password to {s.host} without TLS; "
+                        "use a server that offers STARTTLS or port 465"
+                    )
+                smtp.login(s.username, s.password.reveal())
+        except smtplib.SMTPAuthenticationError as exc:
+            smtp.close()  # type: ignore[union-attr]
+            raise FatalTransportError(
+                f"smtp server {s.host}:{s.port} refused the login of '{s.username}': "
+                f"{_reply(exc.smtp_code, exc.smtp_error)}; check COMPOSE_SMTP_USERNAME and "
+                "COMPOSE_SMTP_PASSWORD"
+            ) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            if smtp is not None:
+                smtp.close()
+            self.connect_failures += 1
+            reason = f"cannot connect to smtp server {s.host}:{s.port}: {exc}"
+            if self.connect_failures >= s.retries:
+                raise FatalTransportError(reason) from None
+            raise TemporaryFailure(reason) from None
+        self.connect_failures = 0
+        self.pipelining = s.pipelining and smtp.has_extn("pipelining")
+        self.eight_bit = smtp.has_extn("8bitmime")
+        self.utf8 = smtp.has_extn("smtputf8")
+        return smtp
+
+    def build_payload(self, batch: Sequence[Envelope]) -> tuple[Envelope, bytes, list[str]]:
+        (envelope,) = batch
+        if self.smtp is None:
+            self.smtp = self._connect()
+        template = self.template if self.eight_bit else self.transport.seven_bit_template
+        options = ["BODY=8BITMIME"] if template.eight_bit else []
+        if not envelope.email.isascii():
+            if not self.utf8:
+                raise PermanentFailure(
+                    "the server does not accept non-ASCII addresses (no SMTPUTF8)"
+                )
+            options.append("SMTPUTF8")
+        try:
+            data = template.personalize(
+                envelope.email, envelope.name, envelope.unsubscribe_url, token=envelope.token
+            )
+        except ValueError as exc:
+            raise PermanentFailure(str(exc)) from None
+        return envelope, data, options
+
+    def post(self, payload: object) -> tuple[int, bytes]:
+        envelope, data, options = payload  # type: ignore[misc]
+        smtp = self.smtp
+        assert smtp is not None
+        sender = self.template.newsletter.from_.email
+        try:
+            return self._transaction(smtp, sender, envelope.email, data, options)
+        except (*_DISCONNECTS, OSError) as exc:
+            self._drop()
+            raise TemporaryFailure(
+                f"connection to the smtp server lost: {str(exc) or type(exc).__name__}"
+            ) from None
+
+    def _transaction(
+        self, smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes, options: list[str]
+    ) -> tuple[int, bytes]:
+        extra = "".join(" " + option for option in options)
+        mail = f"MAIL FROM:<{sender}>{extra}\r\n".encode()
+        to = f"RCPT TO:<{rcpt}>\r\n".encode()
+        if self.pipelining:
+            smtp.send(mail + to + b"DATA\r\n")
+            replies = [smtp.getreply(), smtp.getreply(), smtp.getreply()]
+        else:
+            replies = []
+            for command in (mail, to, b"DATA\r\n"):
+                smtp.send(command)
+                replies.append(smtp.getreply())
+                if replies[-1][0] >= 400:
+                    break
+        refused = next(((c, t) for c, t in replies[:2] if c >= 400), None)
+        data_code, data_text = replies[2] if len(replies) == 3 else (0, b"")
+        if data_code == 354 and refused:
+            smtp.send(b".\r\n")  # no valid recipient: an empty message that goes nowhere
+            smtp.getreply()
+        if refused or data_code != 354:
+            self._reset(smtp)
+            self._raise(*(refused or (data_code, data_text)))
+        # Dot-stuffing (RFC 5321 4.5.2); bytes.replace is many times faster than a regex here.
+        body = data.replace(b"\n.", b"\n..")
+        if body.startswith(b"."):
+            body = b"." + body
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        smtp.send(body + b".\r\n")
+        code, text = smtp.getreply()
+        if code != 250:
+            self._reset(smtp)
+            self._raise(code, text)
+        return code, text
+
+    def _raise(self, code: int, text: bytes) -> None:
+        if code == 421 or code == -1:
+            self._drop()
+        if 400 <= code < 500 or code == -1:
+            raise TemporaryFailure(_reply(code, text))
+        raise PermanentFailure(_reply(code, text))
+
+    def _reset(self, smtp: smtplib.SMTP) -> None:
+        try:
+            smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.close()
+            finally:
+                self.smtp = None
+
+    def parse_response(self, response: object, batch: Sequence[Envelope]) -> list[str | None]:
+        code, text = response  # type: ignore[misc]
+        return [_reply(code, text)[:200]]
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._drop()
+
+
+class SMTPTransport(Transport):
+    """Delivers through an SMTP server or relay."""
+
+    name = "smtp"
+
+    def __init__(self, settings: Settings, template: MessageTemplate, issue: str) -> None:
+        super().__init__(settings, template, issue)
+        # Built once up front, for servers that do not offer 8BITMIME.
+        self.seven_bit_template = template.seven_bit()
+
+    def open_channel(self) -> Channel:
+        return SMTPChannel(self)
+
+    def describe(self) -> str:
+        s = self.settings
+        user = f" as {s.username}" if s.username else ""
+        return f"smtp {s.host}:{s.port}{user}, {s.concurrency} connections"

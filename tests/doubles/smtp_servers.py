@@ -1,0 +1,185 @@
+"""Real SMTP servers (aiosmtpd) on 127.0.0.1 for delivery tests: normal, 451, and dropping.
+
+Usage::
+
+    with smtp_server() as server:                      # records every accepted message
+        ...                                            # send to 127.0.0.1:server.port
+        server.handler.messages                        # [Received(mail_from, rcpt, data, options)]
+
+    smtp_server(Greylisting(times=1))  # 451 for each recipient's first `times` attempts
+    smtp_server(Greylisting(times=None))  # 451 forever
+    smtp_server(Dropping(every=3))     # drops the connection at MAIL FROM of every 3rd transaction
+    smtp_server(Refusing({"bad@example.org"}))  # 550 for those recipients
+    smtp_server(auth=("user", "password"))       # AUTH required (no TLS needed on loopback)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+@dataclass
+class Received:
+    """One message as the server accepted it."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    mail_options: list[str]
+
+
+@dataclass
+class Recording:
+    """Accepts everything and records it."""
+
+    messages: list[Received] = field(default_factory=list)
+    connections: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages.append(
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    bytes(envelope.original_content or envelope.content),
+                    list(envelope.mail_options),
+                )
+            )
+            number = len(self.messages)
+        return f"250 2.0.0 OK queued as Q{number}"
+
+    def recipients(self) -> list[str]:
+        """Every recipient of every accepted message, in order."""
+        with self.lock:
+            return [rcpt for message in self.messages for rcpt in message.rcpt_tos]
+
+    def counts(self) -> Counter[str]:
+        """How many copies each recipient got."""
+        return Counter(self.recipients())
+
+
+@dataclass
+class Greylisting(Recording):
+    """Answers 451 to each recipient's first `times` attempts (None: forever)."""
+
+    times: int | None = 1
+    attempts: Counter[str] = field(default_factory=Counter)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self.lock:
+            self.attempts[address] += 1
+            refuse = self.times is None or self.attempts[address] <= self.times
+        if refuse:
+            return "451 4.7.1 Greylisted, please try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@dataclass
+class Refusing(Recording):
+    """Answers 550 for the given recipients."""
+
+    refused: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refused:
+            return "550 5.1.1 User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@dataclass
+class Dropping(Recording):
+    """Drops the connection at MAIL FROM of every `every`-th transaction."""
+
+    every: int = 3
+    transactions: int = 0
+    drops: int = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self.lock:
+            self.transactions += 1
+            drop = self.transactions % self.every == 0
+            if drop:
+                self.drops += 1
+        if drop:
+            server.transport.close()
+            return "421 4.3.0 closing"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """A running aiosmtpd controller and its handler."""
+
+    def __init__(self, handler: Recording, controller: Controller) -> None:
+        self.handler = handler
+        self.controller = controller
+        self.port = controller.port
+        self.host = "127.0.0.1"
+
+
+def _authenticator(login: str, password: str):  # -> an aiosmtpd authenticator
+    def check(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login == login.encode()
+            and auth_data.password == password.encode()
+        )
+        return AuthResult(success=ok, handled=False)
+
+    return check
+
+
+@contextlib.contextmanager
+def smtp_server(
+    handler: Recording | None = None, *, auth: tuple[str, str] | None = None
+) -> Iterator[Server]:
+    """Run an aiosmtpd server with `handler` (default: Recording) on a free port.
+
+    With `auth=(login, password)` the server requires AUTH (allowed without TLS, on loopback).
+    """
+    handler = handler or Recording()
+    extra: dict[str, object] = {}
+    if auth is not None:
+        extra = {
+            "authenticator": _authenticator(*auth),
+            "auth_required": True,
+            "auth_require_tls": False,
+        }
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=free_port(),
+        enable_SMTPUTF8=True,
+        data_size_limit=10 * 1024 * 1024,
+        **extra,
+    )
+    controller.start()
+    try:
+        yield Server(handler, controller)
+    finally:
+        controller.stop()

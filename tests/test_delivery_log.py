@@ -1,0 +1,97 @@
+"""The delivery log's states and the sliding-window rate cap."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from composer.delivery.log import FAILED, PENDING, SENT, DeliveryLog, Outcome, SendRecord
+from composer.delivery.ratelimit import RateLimiter
+
+
+def test_log_is_wal_and_tracks_each_state(tmp_path: Path) -> None:
+    path = tmp_path / "delivery.sqlite"
+    with DeliveryLog(path) as log:
+        log.enqueue("x", "main", ["a@x.org", "b@x.org", "c@x.org"], "smtp")
+        log.mark_sending("x", "main", ["a@x.org", "b@x.org"])
+        log.record(
+            "x",
+            "main",
+            [Outcome("a@x.org", SENT, provider_id="250 Q1"), Outcome("b@x.org", FAILED, "550 no")],
+            then_sending=["c@x.org"],
+        )
+        assert log.counts("x", "main") == {"pending": 0, "sending": 1, "sent": 1, "failed": 1}
+        assert list(log.failures("x", "main")) == [("b@x.org", "550 no", 1)]
+        row = log.row("x", "main", "a@x.org")
+        assert row["provider_id"] == "250 Q1" and row["sent_at"] and row["attempts"] == 1
+        # A re-enqueue never resets a row; a sent row is never marked sending again.
+        log.enqueue("x", "main", ["a@x.org"], "smtp")
+        log.mark_sending("x", "main", ["a@x.org"])
+        assert log.states("x", "main", ["a@x.org", "zz@x.org"]) == {"a@x.org": SENT}
+        log.record("x", "main", [Outcome("c@x.org", PENDING, "interrupted")])
+        assert log.counts("x", "main")["pending"] == 1
+        assert log.lists("x") == ["main"]
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_begin_send_remembers_the_first_run(tmp_path: Path) -> None:
+    with DeliveryLog(tmp_path / "d.sqlite") as log:
+        first = SendRecord("Subject", "full", "abc", "smtp", None)
+        assert log.begin_send("x", "main", first) is None
+        assert (
+            log.begin_send("x", "main", SendRecord("S2", "digest", "def", "smtp", "seg")) == first
+        )
+        assert log.segment("x", "main") == "seg"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_per_second_window() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(per_second=3, clock=clock)
+    assert [limiter.try_acquire() for _ in range(4)] == [True, True, True, False]
+    clock.now += 0.5
+    assert not limiter.try_acquire()
+    clock.now += 0.5
+    assert limiter.try_acquire(3) and not limiter.try_acquire()
+    assert limiter.largest_batch == 3
+    with pytest.raises(ValueError):
+        limiter.acquire(4)
+
+
+def test_per_hour_window_slides() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(per_hour=10, clock=clock)
+    assert limiter.try_acquire(6)
+    clock.now += 1800
+    assert limiter.try_acquire(4) and not limiter.try_acquire()
+    clock.now += 1800  # the first 6 leave the window
+    assert limiter.try_acquire(6) and not limiter.try_acquire()
+
+
+def test_fractional_rate_and_no_cap() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(per_second=0.5, clock=clock)
+    assert limiter.try_acquire() and not limiter.try_acquire()
+    clock.now += 2
+    assert limiter.try_acquire()
+    free = RateLimiter()
+    assert not free.active and free.largest_batch is None and free.acquire(10**6)
+
+
+def test_acquire_waits_and_stops() -> None:
+    limiter = RateLimiter(per_second=0.01)
+    assert limiter.acquire()
+    stop = threading.Event()
+    threading.Timer(0.05, stop.set).start()
+    assert limiter.acquire(1, stop) is False  # would wait 100 s; the stop ends it

@@ -1,0 +1,276 @@
+"""`compose send --transport smtp` against real SMTP servers (aiosmtpd, smtp-sink) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from doubles.delivery_project import compose_args, compose_env, make_project, run, send
+from doubles.smtp_servers import (
+    Dropping,
+    Greylisting,
+    Recording,
+    Refusing,
+    free_port,
+    smtp_server,
+)
+
+from composer.delivery.tokens import read_token
+
+
+def smtp_env(server) -> dict[str, str]:
+    return {"COMPOSE_SMTP_HOST": "127.0.0.1", "COMPOSE_SMTP_PORT": str(server.port)}
+
+
+def readers(n: int) -> list[str]:
+    return [f"reader{i:04d}@example.org" for i in range(n)]
+
+
+def log_states(project: Path) -> Counter[str]:
+    with sqlite3.connect(project / ".compose" / "delivery.sqlite") as db:
+        return Counter(dict(db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state")))
+
+
+def test_everyone_gets_it_once_over_reused_connections(tmp_path: Path) -> None:
+    project = make_project(tmp_path, 40, transport="smtp")
+    with smtp_server() as server:
+        result = send(project, **smtp_env(server))
+        assert result.code == 0, result.stderr
+        assert server.handler.counts() == Counter(readers(40))
+        assert server.handler.connections <= 4  # four connections, each reused
+        again = send(project, **smtp_env(server))
+        assert again.code == 0, again.stderr
+        assert len(server.handler.messages) == 40  # the re-run sent nobody anything
+    assert "skipped (already sent): 40" in again.stdout
+    message = next(m for m in server.handler.messages if m.rcpt_tos == ["reader0007@example.org"])
+    assert "BODY=8BITMIME" in message.mail_options
+    parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+    assert parsed["To"] == "Reader 7 <reader0007@example.org>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    token = str(parsed["List-Unsubscribe"]).split("/unsubscribe/")[1].split(">")[0]
+    secret = (project / ".compose" / "secret").read_bytes().strip()
+    assert read_token(secret, token) == ("main", "reader0007@example.org")
+    assert f"/unsubscribe/{token}" in parsed.get_body(("plain",)).get_content()
+    status = run(project, "status", str(project / "issues" / "x.yaml"))
+    assert "main: sent 40, failed 0, pending 0, suppressed 0" in status.stdout
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_auth_from_the_environment_and_a_refused_login(tmp_path: Path) -> None:
+    project = make_project(tmp_path, 3, transport="smtp")
+    login = {"COMPOSE_SMTP_USERNAME": "sender"}
+    with smtp_server(auth=("sender", "right-password")) as server:
+        good = send(project, COMPOSE_SMTP_PASSWORD="right-password", **login, **smtp_env(server))
+        assert good.code == 0, good.stderr
+        assert server.handler.counts() == Counter(readers(3))
+        (project / ".compose" / "delivery.sqlite").unlink()
+        bad = send(project, COMPOSE_SMTP_PASSWORD="wrong-password-xyz", **login, **smtp_env(server))
+    assert bad.code == 3
+    assert "refused the login of 'sender'" in bad.stderr
+    assert "wrong-password-xyz" not in bad.stdout + bad.stderr
+    no_password = send(project, **login, **smtp_env(server))
+    assert no_password.code == 2 and "COMPOSE_SMTP_PASSWORD" in no_password.stderr
+
+
+def test_greylisting_451_is_retried(tmp_path: Path) -> None:
+    project = make_project(tmp_path, 6, transport="smtp")
+    with smtp_server(Greylisting(times=2)) as server:
+        result = send(project, **smtp_env(server))
+    assert result.code == 0, result.stderr
+    assert server.handler.counts() == Counter(readers(6))
+
+
+def test_451_for_ever_fails_with_the_reply_and_a_rerun_retries(tmp_path: Path) -> None:
+    project = make_project(tmp_path, 3, transport="smtp", extra_settings="  retries: 2\n")
+    with smtp_server(Greylisting(times=None)) as server:
+        result = send(project, **smtp_env(server))
+    assert result.code == 3, result.stderr
+    assert "451 4.7.1 Greylisted" in result.stdout
+    assert "3 recipient(s) failed" in result.stderr
+    status = run(project, "status", str(project / "issues" / "x.yaml"))
+    assert "main: sent 0, failed 3, pending 0" in status.stdout
+    assert "failed reader0001@example.org (2 attempts): 451 4.7.1 Greylisted" in status.stdout
+    with smtp_server() as server:
+        again = send(project, **smtp_env(server))
+    assert again.code == 0, again.stderr
+    assert server.handler.counts() == Counter(readers(3))
+
+
+def test_dropped_connections_are_retried(tmp_path: Path) -> None:
+    project = make_project(tmp_path, 20, transport="smtp")
+    with smtp_server(Dropping(every=3)) as server:
+        result = send(project, **smtp_env(server))
+    assert result.code == 0, result.stderr
+    assert server.handler.drops > 0
+    assert server.handler.counts() == Counter(readers(20))
+
+
+def test_a_5xx_marks_the_recipient_failed_with_the_reply(tmp_path: Path) -> None:
+    project = make_project(tmp_path, 4, transport="smtp")
+    with smtp_server(Refusing(refused={"reader0002@example.org"})) as server:
+        result = send(project, **smtp_env(server))
+        assert result.code == 3
+        assert "failed reader0002@example.org: 550 5.1.1 User unknown" in result.stdout
+        assert sorted(server.handler.recipients()) == [r for r in readers(4) if "0002" not in r]
+        again = send(project, **smtp_env(server))  # retries only the failed one
+        assert (
+            again.code == 3
+            and "sent: 0" in again.stdout
+            and "skipped (already sent): 3" in again.stdout
+        )
+
+
+def test_test_copies_go_only_to_the_test_address_and_are_not_recorded(tmp_path: Path) -> None:
+    project = make_project(tmp_path, 5, transport="smtp")
+    with smtp_server() as server:
+        result = send(project, "--test", "me@example.net", **smtp_env(server))
+    assert result.code == 0, result.stderr
+    assert server.handler.recipients() == ["me@example.net"]
+    assert not (project / ".compose" / "delivery.sqlite").exists()
+
+
+def test_dry_run_renders_everything_and_sends_nothing(tmp_path: Path) -> None:
+    project = make_project(tmp_path, 5, transport="smtp")
+    with smtp_server() as server:
+        result = send(project, "--dry-run", **smtp_env(server))
+    assert result.code == 0, result.stderr
+    assert "rendered 5 message(s)" in result.stdout
+    assert server.handler.messages == [] and server.handler.connections == 0
+
+
+def test_without_a_terminal_and_without_yes_it_refuses(tmp_path: Path) -> None:
+    project = make_project(tmp_path, 5, transport="smtp")
+    with smtp_server() as server:
+        result = run(
+            project, "send", str(project / "issues/x.yaml"), "--list", "main", **smtp_env(server)
+        )
+    assert result.code == 2
+    assert "--yes" in result.stderr
+    assert server.handler.messages == []
+
+
+@dataclass
+class Slow(Recording):
+    """Takes a moment over each message, so a send can be caught mid-way."""
+
+    delay: float = 0.01
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def _start_and_wait(project: Path, server, at_least: int) -> subprocess.Popen:
+    child = subprocess.Popen(
+        compose_args(project, "send", str(project / "issues/x.yaml"), "--list", "main", "--yes"),
+        env=compose_env(**smtp_env(server)),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(server.handler.messages) < at_least:
+        assert child.poll() is None, child.communicate()
+        assert time.monotonic() < deadline, "the send never got going"
+        time.sleep(0.005)
+    return child
+
+
+def test_kill_9_mid_send_then_rerun_loses_nobody(tmp_path: Path) -> None:
+    total = 300
+    project = make_project(tmp_path, total, transport="smtp")
+    with smtp_server(Slow()) as server:
+        child = _start_and_wait(project, server, at_least=60)
+        child.kill()  # SIGKILL: no handler runs, no cleanup
+        child.communicate()
+        before = Counter(server.handler.recipients())
+        assert 60 <= sum(before.values()) < total, "the crash should land mid-send"
+        with sqlite3.connect(project / ".compose" / "delivery.sqlite") as db:
+            in_flight = {
+                e for (e,) in db.execute("SELECT email FROM deliveries WHERE state='sending'")
+            }
+        assert len(in_flight) <= 4  # at most one message per connection is uncertain
+        result = send(project, **smtp_env(server))
+        assert result.code == 0, result.stderr
+    counts = server.handler.counts()
+    assert set(counts) == set(readers(total))  # everyone got it
+    extra = {address for address, n in counts.items() if n > 1}
+    assert extra <= in_flight  # copies beyond one only inside the in-flight window
+    assert all(n <= 2 for n in counts.values())
+    assert log_states(project) == Counter({"sent": total})
+
+
+def test_ctrl_c_finishes_in_flight_exits_130_and_resumes_without_duplicates(tmp_path: Path) -> None:
+    total = 300
+    project = make_project(tmp_path, total, transport="smtp")
+    with smtp_server(Slow()) as server:
+        child = _start_and_wait(project, server, at_least=40)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == 130, (out, err)
+        assert "interrupted" in err
+        states = log_states(project)
+        assert states["sending"] == 0  # everything in flight was recorded
+        assert states["sent"] == len(server.handler.messages) < total
+        result = send(project, **smtp_env(server))
+        assert result.code == 0, result.stderr
+    assert server.handler.counts() == Counter(readers(total))  # exactly once each
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        assert time.monotonic() < deadline, f"nothing listens on 127.0.0.1:{port}"
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(shutil.which("smtp-sink") is None, reason="needs Postfix's smtp-sink")
+def test_pipelining_against_postfix_smtp_sink(tmp_path: Path) -> None:
+    project = make_project(tmp_path, 30, transport="smtp")
+    # smtp-sink drops privileges to nobody, who cannot enter pytest's private tmp folders.
+    dump = Path(tempfile.mkdtemp(prefix="compose-sink-"))
+    dump.chmod(0o777)
+    port = free_port()
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    sink = subprocess.Popen(
+        ["smtp-sink", *user, "-d", f"{dump}/%H%M%S.", f"127.0.0.1:{port}", "16"]
+    )
+    try:
+        _wait_for_port(port)
+        result = send(project, COMPOSE_SMTP_HOST="127.0.0.1", COMPOSE_SMTP_PORT=str(port))
+        assert result.code == 0, result.stderr
+        deadline = time.monotonic() + 10
+        while len(list(dump.iterdir())) < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        dumps = [path.read_bytes() for path in dump.iterdir()]
+    finally:
+        sink.terminate()
+        sink.wait()
+        shutil.rmtree(dump, ignore_errors=True)
+    rcpts = sorted(
+        line.split(b"<")[1].split(b">")[0].decode()
+        for d in dumps
+        for line in d.splitlines()
+        if line.startswith(b"X-Rcpt-Args:")
+    )
+    assert rcpts == readers(30)
+    assert all(b"X-Mail-Args: <bulletin@example.org> BODY=8BITMIME" in d for d in dumps)
+    # The sink undoes dot-stuffing: the CSS lines that start with a dot arrive intact.
+    assert all(b"\n.mj-outlook-group-fix" in d for d in dumps)
