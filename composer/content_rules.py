@@ -10,7 +10,6 @@ from email_validator import EmailNotValidError, validate_email
 
 from composer.errors import Problem
 from composer.model import Newsletter
-from composer.render import markdown
 from composer.yamlmarks import MarkedYaml, Path_
 
 _SDG = re.compile(r"^\d{1,2}(\.([0-9]{1,2}|[a-z]))?$")
@@ -133,6 +132,8 @@ def _check_markdown(doc: MarkedYaml, path: Path_, text: object) -> None:
     """Report each bad link in a Markdown field at the line it stands on."""
     if not isinstance(text, str):
         return
+    from composer.render import markdown  # only issue files have Markdown: keep other commands lean
+
     for kind, target in markdown.link_targets(text):
         why = url_problem(target, image=kind == "image")
         if why:

@@ -19,10 +19,10 @@ import functools
 import hmac
 import os
 import secrets
-import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from composer.audience.records import address_key
 from composer.errors import ComposeError
 
 if TYPE_CHECKING:
@@ -86,9 +86,8 @@ def _keystream_xor(k_enc: bytes, tag: bytes, data: bytes) -> bytes:
     return mixed.to_bytes(len(data), "big")
 
 
-def _address_key(email: str) -> str:
-    # The same normal form as composer.audience uses to compare addresses.
-    return unicodedata.normalize("NFC", email.strip()).lower()
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 def make_token(secret: bytes, list_name: str, email: str) -> str:
@@ -96,7 +95,8 @@ def make_token(secret: bytes, list_name: str, email: str) -> str:
     k_mac, k_enc = _keys(secret)
     if "\x00" in list_name or "\x00" in email:
         raise ValueError("list name and address must not contain NUL")
-    payload = list_name.encode("utf-8") + _SEPARATOR + _address_key(email).encode("utf-8")
+    # surrogatepass: list names come from file names, which may hold undecodable bytes.
+    payload = _encode(list_name) + _SEPARATOR + _encode(address_key(email))
     tag = hmac.digest(k_mac, payload, "sha256")[:_TAG_BYTES]
     raw = _VERSION + tag + _keystream_xor(k_enc, tag, payload)
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -122,7 +122,9 @@ def read_token(secret: bytes, token: str) -> tuple[str, str]:
         raise InvalidToken("unsubscribe token is not authentic")
     list_bytes, _, email_bytes = payload.partition(_SEPARATOR)
     try:
-        return list_bytes.decode("utf-8"), email_bytes.decode("utf-8")
+        return list_bytes.decode("utf-8", "surrogatepass"), email_bytes.decode(
+            "utf-8", "surrogatepass"
+        )
     except UnicodeDecodeError:
         raise InvalidToken("unsubscribe token is malformed") from None
 

@@ -1,0 +1,136 @@
+"""The fast CSV reader gives what csv.reader gives, with the physical start line of each row."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from composer.audience import records
+from composer.audience.atomic import AtomicFile, write_atomically
+from composer.audience.records import open_table
+from composer.errors import InvalidInput
+
+CELL = st.text(alphabet='ab ,"\n\r\x00é', max_size=6)
+ENDINGS = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+def reference_rows(text: str, width: int) -> list[tuple[int, list[str]]]:
+    """What Table.rows() promises, computed the slow and obvious way with csv.reader."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    next(reader)
+    end = reader.line_num
+    rows: list[tuple[int, list[str]]] = []
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error:
+            rows.append((end + 1, []))
+            end = reader.line_num
+            continue
+        start, end = end + 1, reader.line_num
+        if len(row) == width:
+            rows.append((start, row))
+        elif not any(cell.strip() for cell in row):
+            continue
+        elif len(row) < width:
+            rows.append((start, row + [""] * (width - len(row))))
+        else:
+            rows.append((start, []))
+
+
+def table_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    with open_table(path, "t.csv") as table:
+        return table.columns, list(table.rows())
+
+
+@pytest.fixture(autouse=True)
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny blocks and reads, so that short inputs cross every boundary the reader has."""
+    monkeypatch.setattr(records, "BLOCK", 3)
+    monkeypatch.setattr(records, "_CHUNK_CHARS", 7)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(st.lists(CELL, min_size=1, max_size=4), max_size=12),
+    ending=ENDINGS,
+    quoted=st.booleans(),
+)
+def test_rows_and_lines_match_csv_reader(
+    tmp_path: Path, rows: list[list[str]], ending: str, quoted: bool
+) -> None:
+    if quoted:  # well-formed CSV, as a spreadsheet writes it
+        out = io.StringIO()
+        csv.writer(out, lineterminator=ending).writerows([["email", "name", "x"], *rows])
+        text = out.getvalue()
+    else:  # whatever people type, stray quotes included
+        text = ending.join(",".join(row) for row in [["email", "name", "x"], *rows]) + ending
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8", newline="")
+    columns, got = table_rows(path)
+    assert columns == ["email", "name", "x"]
+    assert got == reference_rows(text, 3)
+
+
+def test_a_bom_and_header_case_and_spaces_are_normalized(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes("\ufeff Email ,NAME,Extra Column,\r\na@example.org,A,x,y\r\n".encode())
+    with open_table(path, "t.csv") as table:
+        assert table.columns == ["email", "name", "extra column", "column4"]
+        assert table.bom and table.crlf
+        assert list(table.rows()) == [(2, ["a@example.org", "A", "x", "y"])]
+
+
+def test_a_repeated_column_is_an_error_on_line_1(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("email,name,Name\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as bad:
+        open_table(path, "t.csv")
+    assert [str(p) for p in bad.value.problems] == [
+        "t.csv:1: column 'name' appears twice in the header"
+    ]
+
+
+def test_a_runaway_quote_in_a_big_file_is_caught(tmp_path: Path) -> None:
+    body = "".join(f"r{n}@example.org,R\n" for n in range(20))
+    path = tmp_path / "t.csv"
+    path.write_text(f'email,name\na@example.org,"oops\n{body}', encoding="utf-8")
+    _, rows = table_rows(path)
+    assert rows == [(2, [])]
+
+
+def test_an_atomic_write_replaces_the_file_whole(tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("old\n", encoding="utf-8")
+    write_atomically(path, ["new\n", "lines\n"])
+    assert path.read_text(encoding="utf-8") == "new\nlines\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["list.csv"]
+
+
+def test_a_failed_atomic_write_leaves_the_old_file_and_no_temp(tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("old\n", encoding="utf-8")
+    with pytest.raises(RuntimeError), AtomicFile(path) as out:
+        out.write("half of it")
+        raise RuntimeError("crash while writing")
+    assert path.read_text(encoding="utf-8") == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["list.csv"]
+
+
+def test_a_discarded_atomic_write_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("old\n", encoding="utf-8")
+    with AtomicFile(path) as out:
+        out.write("new\n")
+        out.discard()
+    assert path.read_text(encoding="utf-8") == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["list.csv"]
