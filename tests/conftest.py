@@ -39,9 +39,24 @@ def run_compose(
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_in_process(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    """Run `compose ARGS` in this process through the real entry point and its error boundary."""
+    from composer.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+def copy_project(fixture: Path, tmp_path: Path) -> Path:
+    """A writable copy of a fixture project folder, as tmp_path/project."""
+    target = tmp_path / "project"
+    shutil.copytree(fixture, target)
+    return target
+
+
 @pytest.fixture
 def small_project(tmp_path: Path) -> Path:
     """A writable copy of tests/fixtures/compose/project (newsletter.yaml + issues/small.yaml)."""
-    target = tmp_path / "project"
-    shutil.copytree(SMALL_PROJECT, target)
-    return target
+    return copy_project(SMALL_PROJECT, tmp_path)

@@ -4,31 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 from pathlib import Path
 
 import pytest
 
-from composer.cli import main
-from tests.conftest import run_compose
+from tests.conftest import copy_project, run_compose
+from tests.conftest import run_in_process as compose
 
 FIXTURE = Path(__file__).parent / "fixtures" / "audience" / "project"
 
 
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    target = tmp_path / "project"
-    shutil.copytree(FIXTURE, target)
+    target = copy_project(FIXTURE, tmp_path)
     monkeypatch.chdir(target)
     return target
-
-
-def compose(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    """Run `compose ARGS` in this process; return the exit code, stdout and stderr."""
-    with pytest.raises(SystemExit) as exited:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return int(exited.value.code or 0), out, err
 
 
 def clean(root: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from composer.audience import import_list, select
 from composer.errors import InvalidInput, UsageError
 from composer.project import Project, load_project
+from tests.conftest import copy_project
 
 FIXTURE = Path(__file__).parent / "fixtures" / "audience" / "project"
 
@@ -23,8 +23,7 @@ bojan@example.org,Bojan,North Macedonia,II,unsubscribed
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
-    root = tmp_path / "project"
-    shutil.copytree(FIXTURE, root)
+    root = copy_project(FIXTURE, tmp_path)
     monkeypatch.chdir(root)
     (root / "subscribers" / "partners.csv").write_text(LIST, encoding="utf-8")
     return load_project(root)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from composer.audience import Recipient, list_names, select
 from composer.errors import ComposeError, InvalidInput
 from composer.project import Project, load_project
+from tests.conftest import copy_project
 
 FIXTURE = Path(__file__).parent / "fixtures" / "audience" / "project"
 
@@ -17,8 +17,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "audience" / "project"
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     """A writable copy of the audience fixture project, with the working folder inside it."""
-    root = tmp_path / "project"
-    shutil.copytree(FIXTURE, root)
+    root = copy_project(FIXTURE, tmp_path)
     monkeypatch.chdir(root)
     return load_project(root)
 

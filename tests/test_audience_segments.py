@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from composer.audience import check_lists, select
 from composer.errors import ComposeError, InvalidInput
 from composer.project import Project, load_project
+from tests.conftest import copy_project
 
 FIXTURE = Path(__file__).parent / "fixtures" / "audience" / "project"
 
@@ -27,8 +27,7 @@ f@example.org,F,Albania,Harm Reduction Forum,III;IV,civil-society
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
-    root = tmp_path / "project"
-    shutil.copytree(FIXTURE, root)
+    root = copy_project(FIXTURE, tmp_path)
     monkeypatch.chdir(root)
     (root / "subscribers" / "messy.csv").unlink()
     (root / "subscribers" / "readers.csv").write_text(READERS, encoding="utf-8")

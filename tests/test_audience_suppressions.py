@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,6 +20,7 @@ from composer.audience.suppressions import (
 )
 from composer.errors import InvalidInput
 from composer.project import Project, load_project
+from tests.conftest import copy_project
 
 FIXTURE = Path(__file__).parent / "fixtures" / "audience" / "project"
 REPO = Path(__file__).resolve().parent.parent
@@ -28,8 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
-    root = tmp_path / "project"
-    shutil.copytree(FIXTURE, root)
+    root = copy_project(FIXTURE, tmp_path)
     monkeypatch.chdir(root)
     return load_project(root)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
@@ -23,6 +22,7 @@ from composer.audience.suppressions import load_suppressed
 from composer.delivery.tokens import load_secret, make_token
 from composer.project import Project, load_project
 from composer.web.app import ACCESS_LOGGER, create_app
+from tests.conftest import copy_project
 
 FIXTURE = Path(__file__).parent / "fixtures" / "serve" / "project"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
@@ -74,8 +74,7 @@ def wait_healthy(base: str, timeout: float = 15.0) -> None:
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     monkeypatch.delenv("COMPOSE_SECRET", raising=False)
-    root = tmp_path / "project"
-    shutil.copytree(FIXTURE, root)
+    root = copy_project(FIXTURE, tmp_path)
     return load_project(root)
 
 

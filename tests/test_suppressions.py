@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,8 @@ from pathlib import Path
 import pytest
 from doubles.sendgrid_api import SendGridDouble
 
-from composer.cli import main
+from tests.conftest import copy_project
+from tests.conftest import run_in_process as compose
 
 FIXTURE = Path(__file__).parent / "fixtures" / "serve" / "project"
 
@@ -21,17 +21,8 @@ FIXTURE = Path(__file__).parent / "fixtures" / "serve" / "project"
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("SENDGRID_API_KEY", "COMPOSE_SENDGRID_HOST"):
         monkeypatch.delenv(name, raising=False)
-    target = tmp_path / "project"
-    shutil.copytree(FIXTURE, target)
+    target = copy_project(FIXTURE, tmp_path)
     return target
-
-
-def compose(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    """Run `compose ARGS` in this process through the real entry point and its error boundary."""
-    with pytest.raises(SystemExit) as exited:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return int(exited.value.code or 0), out, err
 
 
 def test_add_then_list(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
