@@ -42,10 +42,6 @@ class Project:
         path.mkdir(mode=0o700, exist_ok=True)
         return path
 
-    def display(self, path: Path) -> str:
-        """A path as the user should see it in messages."""
-        return display_path(path)
-
 
 def find_root(start: Path | None = None) -> Path:
     """The nearest folder from `start` upward that holds newsletter.yaml."""

@@ -34,6 +34,7 @@ def run_compose(
         capture_output=True,
         text=True,
         timeout=120,
+        stdin=subprocess.DEVNULL,  # no terminal, as in CI
         check=False,  # the exit code is what tests assert
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from composer.build import UNSUBSCRIBE_PLACEHOLDER, BuiltIssue, build_issue
 from composer.checks import Check, contrast_ratio, reported_checks, run_checks
 from composer.project import load_project
+from tests.conftest import run_compose
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "preview" / "project"
 ISSUE = "issues/clean.yaml"
@@ -162,19 +161,9 @@ def test_digest_mode_is_reported_in_the_size_check(root: Path) -> None:
     assert "mode digest" in size.message and size.level in ("ok", "info")
 
 
-def compose(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "composer", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_compose_check_lists_every_check_and_exits_0_when_clean(root: Path) -> None:
-    result = compose("--project", root, "check", root / ISSUE)
-    assert result.returncode == 0, result.stderr
+    result = run_compose("--project", root, "check", root / ISSUE)
+    assert result.code == 0, result.stderr
     for code in OK_CODES:
         assert f"  {code}" in result.stdout
 
@@ -185,8 +174,8 @@ def test_compose_check_exits_1_on_any_warning(root: Path) -> None:
         "(https://preview.example.org/training)",
         "(http://preview.example.org/training)",
     )
-    result = compose("--project", root, "check", root / ISSUE)
-    assert result.returncode == 1
+    result = run_compose("--project", root, "check", root / ISSUE)
+    assert result.code == 1
     assert "http-link" in result.stdout
     assert "1 warning(s)" in result.stderr
     assert "Traceback" not in result.stderr
@@ -194,8 +183,8 @@ def test_compose_check_exits_1_on_any_warning(root: Path) -> None:
 
 def test_compose_build_strict_fails_on_a_check(root: Path, tmp_path: Path) -> None:
     edit(root / "newsletter.yaml", 'color: "#8a3b8f"', 'color: "#ffff00"')
-    result = compose(
+    result = run_compose(
         "--project", root, "build", root / ISSUE, "--out", tmp_path / "out", "--strict"
     )
-    assert result.returncode == 1
+    assert result.code == 1
     assert "pillar II colour #ffff00" in result.stderr

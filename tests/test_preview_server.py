@@ -21,6 +21,7 @@ import pytest
 
 from composer.preview import Preview, open_preview, server
 from composer.preview.watcher import FileWatcher
+from tests.conftest import run_compose
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "preview" / "project"
 REPO = Path(__file__).resolve().parent.parent
@@ -268,16 +269,11 @@ def test_compose_preview_refuses_a_taken_port_and_a_missing_file(root: Path) -> 
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        result = subprocess.run(
-            [sys.executable, "-m", "composer", "--project", str(root), "preview",
-             str(root / ISSUE), "--port", port, "--no-open"],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-    assert result.returncode == 2
+        result = run_compose(
+            "--project", root, "preview", root / ISSUE, "--port", port, "--no-open"
+        )
+    assert result.code == 2
     assert f"port {port} on 127.0.0.1 in use" in result.stderr
 
-    result = subprocess.run(
-        [sys.executable, "-m", "composer", "--project", str(root), "preview", "nope.yaml"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert result.returncode == 2 and "nope.yaml: no such issue file" in result.stderr
+    result = run_compose("--project", root, "preview", "nope.yaml")
+    assert result.code == 2 and "nope.yaml: no such issue file" in result.stderr

@@ -30,7 +30,9 @@ def sync(app: object) -> None:
         click.echo(f"{source.source}: {source.fetched}")
     for skipped in report.skipped:
         click.echo(f"skipped {skipped}", err=True)
-    target = project.display(project.subscribers_dir / "suppressions.csv")
+    from composer.project import display_path
+
+    target = display_path(project.subscribers_dir / "suppressions.csv")
     click.echo(f"{report.added} new address(es) added to {target}")
 
 
