@@ -59,16 +59,16 @@ def median_seconds(command: list[str], runs: int, cwd: Path) -> float:
 
 def vol36_mjml() -> str:
     """The MJML our pipeline hands to MRML for Vol. 36's full email (the largest document)."""
-    from composer.build import EMAIL_TEMPLATE, UNSUBSCRIBE_PLACEHOLDER
-    from composer.loading import load_issue
+    from composer.build import EMAIL_TEMPLATE
+    from composer.issue.load import load_issue
     from composer.project import load_project
-    from composer.render import templates
+    from composer.render import UNSUBSCRIBE_PLACEHOLDER, templates
     from composer.render.view import build_view
 
     project = load_project(REPO)
     view = build_view(load_issue(ISSUE, project.newsletter), project.newsletter, ISSUE.stem)
     return templates.render(
-        project.templates_dir,
+        project.theme_dir,
         EMAIL_TEMPLATE,
         v=view,
         mode="full",

@@ -6,24 +6,18 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from composer.errors import ComposeError, UsageError
-from composer.loading import load_issue
-from composer.model import Issue, Newsletter
+from composer.issue.load import load_issue
+from composer.modes import MODES, Mode
 from composer.project import Project, display_path
+from composer.render import UNSUBSCRIBE_PLACEHOLDER, templates
 from composer.render import html as html_render
-from composer.render import templates
+from composer.render.checks import Check, RenderedEmail, run_checks
 from composer.render.view import IssueView, build_view
-
-Mode = Literal["auto", "full", "digest"]
-MODES: tuple[Mode, ...] = ("auto", "full", "digest")
-
-# Stands where each recipient's unsubscribe URL goes; sending substitutes it per recipient.
-# A URL of the reserved .invalid domain: every stage passes it through untouched.
-UNSUBSCRIBE_PLACEHOLDER = "https://unsubscribe.compose.invalid/personal-link"
 
 EMAIL_TEMPLATE = "issue.mjml.j2"
 TEXT_TEMPLATE = "issue.txt.j2"
@@ -31,32 +25,23 @@ KB = 1024
 
 
 @dataclass(frozen=True)
-class BuiltIssue:
+class BuiltIssue(RenderedEmail):
     """Everything a build produces, in memory; write_build() puts it on disk."""
 
     slug: str
     source: Path
-    issue: Issue
-    newsletter: Newsletter
     view: IssueView
-    mode: Literal["full", "digest"]
-    email_html: str
-    email_txt: str
     web_html: str
-    full_size: int  # bytes of the full email: inlined, or raw when that alone was over budget; -1: not rendered
-    warnings: list[str] = field(default_factory=list)
+    checks: tuple[Check, ...] = ()  # run once by build_issue(), in the order the preview lists them
 
     @property
     def subject(self) -> str:
         return self.issue.subject
 
     @property
-    def email_size(self) -> int:
-        return len(self.email_html.encode("utf-8"))
-
-    @property
-    def budget(self) -> int:
-        return self.newsletter.max_email_kb * KB
+    def warnings(self) -> list[str]:
+        """The checks that warn: what `build` prints and `--strict` refuses."""
+        return [check.message for check in self.checks if check.level == "warning"]
 
 
 def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> BuiltIssue:
@@ -69,10 +54,10 @@ def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> Buil
     issue = load_issue(issue_path, newsletter, display_path(issue_path))
     slug = issue_path.stem
     view = build_view(issue, newsletter, slug)
-    folder = project.templates_dir
+    folder = project.theme_dir
     css = templates.stylesheet(folder)
     budget = newsletter.max_email_kb * KB
-    warnings: list[str] = []
+    guard: list[Check] = []  # the size guard's verdicts, which no other check repeats
 
     full_html, full_size = "", -1
     if mode in ("auto", "full"):
@@ -82,22 +67,27 @@ def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> Buil
         if mode == "full" or full_size <= budget:
             full_html = html_render.inline_css(raw, css)
             full_size = len(full_html.encode("utf-8"))
+    chosen: Literal["full", "digest"]
     if mode == "full" or (mode == "auto" and full_html and full_size <= budget):
         chosen, email_html = "full", full_html
         if full_size > budget:
-            warnings.append(
-                f"OVER BUDGET: email.html is {_kb(full_size)} KB, above max_email_kb "
-                f"{newsletter.max_email_kb} KB; Gmail clips it and hides the unsubscribe link "
-                "(use --mode auto or digest)"
+            guard.append(
+                _over_budget(
+                    f"OVER BUDGET: email.html is {_kb(full_size)} KB, above max_email_kb "
+                    f"{newsletter.max_email_kb} KB; Gmail clips it and hides the unsubscribe link "
+                    "(use --mode auto or digest)"
+                )
             )
     else:
         chosen = "digest"
         email_html = html_render.inline_css(_email_mjml_html(folder, view, "digest"), css)
         size = len(email_html.encode("utf-8"))
         if size > budget:
-            warnings.append(
-                f"OVER BUDGET even as a digest: email.html is {_kb(size)} KB, above "
-                f"{newsletter.max_email_kb} KB; shorten summaries or split the issue"
+            guard.append(
+                _over_budget(
+                    f"OVER BUDGET even as a digest: email.html is {_kb(size)} KB, above "
+                    f"{newsletter.max_email_kb} KB; shorten summaries or split the issue"
+                )
             )
     email_txt = templates.render(
         folder, TEXT_TEMPLATE, v=view, mode=chosen, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER
@@ -106,7 +96,8 @@ def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> Buil
         folder, EMAIL_TEMPLATE, v=view, mode="full", web=True, unsubscribe_url=None
     )
     web_html = html_render.with_theme(html_render.mjml_to_html(web_mjml, EMAIL_TEMPLATE), css)
-    built = BuiltIssue(
+    checks = run_checks(RenderedEmail(issue, newsletter, chosen, email_html, email_txt, full_size))
+    return BuiltIssue(
         slug=slug,
         source=issue_path,
         issue=issue,
@@ -117,12 +108,12 @@ def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> Buil
         email_txt=email_txt,
         web_html=web_html,
         full_size=full_size,
-        warnings=warnings,
+        checks=(*guard, *checks),
     )
-    from composer.checks import run_checks  # the same checks the preview page shows
 
-    warnings.extend(str(check) for check in run_checks(built) if check.level == "warning")
-    return built
+
+def _over_budget(message: str) -> Check:
+    return Check("size-budget", "warning", message)
 
 
 def _email_mjml_html(folder: Path, view: IssueView, mode: str) -> str:
@@ -149,7 +140,9 @@ def write_build(built: BuiltIssue, out_dir: Path, sample_message: bytes) -> Path
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{built.slug}.", dir=out_dir))
     except OSError as exc:
-        raise ComposeError(f"cannot write the build: {exc.strerror}", display_path(out_dir)) from None
+        raise ComposeError(
+            f"cannot write the build: {exc.strerror}", display_path(out_dir)
+        ) from None
     try:
         files = {
             "email.html": built.email_html,

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from composer.errors import UsageError
-from composer.loading import load_newsletter
-from composer.model import Newsletter
+from composer.issue.load import load_newsletter
+from composer.issue.model import Newsletter
 
 NEWSLETTER_FILE = "newsletter.yaml"
 STATE_DIR = ".compose"
-# The default theme: the repository's templates/ folder, used by projects without their own.
-DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+THEME_DIR = "templates"  # a project's own theme files, each overriding the package's default
 
 
 @dataclass(frozen=True)
@@ -32,9 +31,9 @@ class Project:
         return self.root / "subscribers"
 
     @property
-    def templates_dir(self) -> Path:
-        own = self.root / "templates"
-        return own if own.is_dir() else DEFAULT_TEMPLATES
+    def theme_dir(self) -> Path:
+        """The project's theme overrides (may not exist: then the default theme is used whole)."""
+        return self.root / THEME_DIR
 
     def state_dir(self) -> Path:
         """The git-ignored folder for the delivery log and secrets, created on first use."""

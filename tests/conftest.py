@@ -14,6 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SMALL_PROJECT = FIXTURES / "compose" / "project"
+THEME = REPO / "composer" / "theme"  # the default theme, package data
 
 
 @dataclass
@@ -54,6 +55,14 @@ def copy_project(fixture: Path, tmp_path: Path) -> Path:
     """A writable copy of a fixture project folder, as tmp_path/project."""
     target = tmp_path / "project"
     shutil.copytree(fixture, target)
+    return target
+
+
+def override_theme_file(root: Path, name: str) -> Path:
+    """Copy one file of the default theme into the project's templates/, which overrides it."""
+    target = root / "templates" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(THEME / name, target)
     return target
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from composer.audience import import_list, records, select
 from composer.audience.rowcheck import CellJudge
-from composer.content_rules import email_problem
+from composer.issue.rules import email_problem
 from composer.project import Project, load_project
 
 FIXTURE = Path(__file__).parent / "fixtures" / "audience" / "project"

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
-from composer.build import UNSUBSCRIBE_PLACEHOLDER, build_issue
+from composer.build import build_issue
 from composer.project import load_project
+from composer.render import UNSUBSCRIBE_PLACEHOLDER
 from composer.render.plaintext import markdown_to_text
 from tests.conftest import REPO, run_compose
 

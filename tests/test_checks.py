@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from composer.build import UNSUBSCRIBE_PLACEHOLDER, BuiltIssue, build_issue
-from composer.checks import Check, contrast_ratio, reported_checks, run_checks
+from composer.build import BuiltIssue, build_issue
 from composer.project import load_project
+from composer.render import UNSUBSCRIBE_PLACEHOLDER
+from composer.render.checks import Check, contrast_ratio, run_checks
 from tests.conftest import run_compose
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "preview" / "project"
@@ -150,7 +151,7 @@ def test_size_is_never_a_second_warning(root: Path) -> None:
     assert size.level == "info" and "over" in size.message
     assert len(built.warnings) == 1 and built.warnings[0].startswith("OVER BUDGET")
     # The preview panel and `compose check` list the guard's warning once, first.
-    reported = reported_checks(built)
+    reported = built.checks
     assert [c.code for c in reported].count("size-budget") == 1
     assert reported[0] == Check("size-budget", "warning", built.warnings[0])
 

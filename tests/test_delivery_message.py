@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.build import UNSUBSCRIBE_PLACEHOLDER, build_issue
+from composer.build import build_issue
 from composer.delivery.message import (
     MessageTemplate,
     Placeholders,
@@ -20,6 +20,7 @@ from composer.delivery.message import (
     sample_message,
 )
 from composer.project import load_project
+from composer.render import UNSUBSCRIBE_PLACEHOLDER
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "delivery" / "project"
 URL = "https://news.example.org/unsubscribe/TOKEN-abc_123"

@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, FrameLocator, Page, expect
 
 from composer.preview import Preview, open_preview
 from tests.browser import chromium_browser, offline_page
+from tests.conftest import override_theme_file
 
 REPO = Path(__file__).resolve().parent.parent
 ISSUE = "2022-05.yaml"
@@ -39,7 +40,7 @@ def project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     (root / "issues").mkdir(parents=True)
     shutil.copy(REPO / "newsletter.yaml", root)
-    shutil.copytree(REPO / "templates", root / "templates")
+    override_theme_file(root, "issue.mjml.j2")
     shutil.copy(REPO / "issues" / ISSUE, root / "issues")
     return root
 

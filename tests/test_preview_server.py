@@ -21,7 +21,7 @@ import pytest
 
 from composer.preview import Preview, open_preview, server
 from composer.preview.watcher import FileWatcher
-from tests.conftest import run_compose
+from tests.conftest import override_theme_file, run_compose
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "preview" / "project"
 REPO = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def root(tmp_path: Path) -> Path:
     """The preview fixture project with its own copy of the theme, all safe to edit."""
     target = tmp_path / "project"
     shutil.copytree(FIXTURE, target)
-    shutil.copytree(REPO / "templates", target / "templates")
+    override_theme_file(target, "partials/macros.mjml.j2")
     return target
 
 

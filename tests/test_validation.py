@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.loading import issue_problems, load_newsletter
+from composer.issue.load import issue_problems, load_newsletter
 from tests.conftest import run_compose
 
 GOOD_HEAD = """\

@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
 from composer.audience.segments import Test, matches
-from composer.content_rules import email_problem
+from composer.issue.rules import email_problem
 
 # A row's fate as far as the cells that repeat across rows decide it.
 SEND, OUTSIDE, UNSUBSCRIBED_ROW, INVALID, SUPPRESSED = 0, 1, 2, 3, 4

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from composer.errors import ComposeError, InvalidInput, Problem
-from composer.yamlmarks import MarkedYaml, read_marked_yaml
+from composer.issue.marks import MarkedYaml, read_marked_yaml
 
 SEGMENTS_FILE = "segments.yaml"
 INTERESTS = "interests"

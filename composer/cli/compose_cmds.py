@@ -17,7 +17,7 @@ from composer.errors import EXIT_INVALID, InvalidInput, Problem
 @click.pass_obj
 def validate(app: App, files: tuple[Path, ...]) -> int:
     """Check issue files (and newsletter.yaml); print every problem."""
-    from composer.loading import issue_problems
+    from composer.issue.load import issue_problems
     from composer.project import display_path
 
     project = app.project()  # newsletter.yaml problems raise and are printed by the root
@@ -69,6 +69,6 @@ def build(app: App, file: Path, out_dir: Path | None, mode: str, strict: bool) -
 @click.command()
 def schema() -> None:
     """Print the JSON Schema of issue files (for editors with a YAML language server)."""
-    from composer.schema import issue_schema
+    from composer.issue.schema import issue_schema
 
     click.echo(json.dumps(issue_schema(), indent=2, ensure_ascii=False))

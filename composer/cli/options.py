@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
+from composer.modes import MODES
+
 ISSUE_FILE = click.Path(dir_okay=False, path_type=Path)
 
-# The same choices as composer.build.MODES (not imported: the CLI starts without the renderer).
 mode_option = click.option(
     "--mode",
-    type=click.Choice(["auto", "full", "digest"]),
+    type=click.Choice(MODES),
     default="auto",
     show_default=True,
     help="full articles, teasers (digest), or full when it fits max_email_kb.",

@@ -98,10 +98,9 @@ def _report(snapshot: Snapshot) -> None:
 def check(app: App, file: Path, mode: str) -> int:
     """Build FILE in memory and print every check; exit 1 if any warns (for CI)."""
     from composer.build import build_issue
-    from composer.checks import reported_checks
 
     built = build_issue(app.project(), file, mode)  # type: ignore[arg-type]
-    checks = reported_checks(built)
+    checks = built.checks
     width = max(len(c.code) for c in checks)
     for item in checks:
         level = click.style(f"{item.level:<7}", fg=_COLOURS[item.level])

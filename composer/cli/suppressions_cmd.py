@@ -22,7 +22,7 @@ def sync(app: object) -> None:
     Safe to repeat: addresses already suppressed are left as they are. Exit 1 when SendGrid
     cannot be reached or refuses (nothing is written then), 2 when the key is missing.
     """
-    from composer.suppression_sync import sync_suppressions
+    from composer.delivery.transports.sendgrid_sync import sync_suppressions
 
     project = app.project()  # type: ignore[attr-defined]
     report = sync_suppressions(project)

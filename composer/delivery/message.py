@@ -15,7 +15,7 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from composer.model import Newsletter
+    from composer.issue.model import Newsletter
 
 CRLF = b"\r\n"
 MAX_LINE = 998  # RFC 5322 hard limit, without the CRLF

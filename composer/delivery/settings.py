@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from composer.errors import UsageError
-from composer.model import TransportSettings
+from composer.issue.model import TransportSettings
 
 KINDS = ("outbox", "smtp", "sendgrid")
 SENDGRID_HOST = "https://api.sendgrid.com"

@@ -26,7 +26,7 @@ from composer.audience.records import address_key
 from composer.errors import ComposeError
 
 if TYPE_CHECKING:
-    from composer.model import Newsletter
+    from composer.issue.model import Newsletter
     from composer.project import Project
 
 SECRET_ENV = "COMPOSE_SECRET"

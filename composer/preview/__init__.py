@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from composer.build import Mode
+from composer.modes import Mode
 from composer.preview.server import PreviewServer, bind
 from composer.preview.session import PreviewSession, Snapshot
 from composer.preview.watcher import POLL_SECONDS, FileWatcher

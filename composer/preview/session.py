@@ -14,10 +14,11 @@ from pathlib import Path
 
 import jinja2
 
-from composer.build import BuiltIssue, Mode, build_issue
-from composer.checks import Check, reported_checks
+from composer.build import BuiltIssue, build_issue
 from composer.errors import ComposeError
-from composer.project import DEFAULT_TEMPLATES, NEWSLETTER_FILE, Project, display_path, load_project
+from composer.modes import Mode
+from composer.project import NEWSLETTER_FILE, THEME_DIR, Project, display_path, load_project
+from composer.render.checks import Check
 
 logger = logging.getLogger("composer.preview")
 
@@ -83,12 +84,6 @@ def template_problem(exc: jinja2.TemplateError) -> str:
     return f"{where}: {message}" if where else message
 
 
-def theme_folder(root: Path) -> Path:
-    """The theme a project at `root` uses, decided as Project.templates_dir does."""
-    own = root / "templates"
-    return own if own.is_dir() else DEFAULT_TEMPLATES
-
-
 class PreviewSession:
     """Builds one issue through build_issue() and tells waiting pages about each new build."""
 
@@ -104,7 +99,7 @@ class PreviewSession:
         """The files and folders whose change means a rebuild: issue, newsletter.yaml, theme."""
         yield self.issue_path
         yield self.root / NEWSLETTER_FILE
-        yield theme_folder(self.root)
+        yield self.root / THEME_DIR  # the project's theme overrides
 
     def rebuild(self) -> Snapshot:
         """Build the issue again (reloading newsletter.yaml) and publish the result."""
@@ -118,7 +113,7 @@ class PreviewSession:
                 self.issue_path,
                 project,
                 built,
-                tuple(reported_checks(built)),
+                built.checks,
                 seconds=time.perf_counter() - start,
             )
         except ComposeError as exc:

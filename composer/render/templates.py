@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from importlib import resources
 from pathlib import Path
 
 import jinja2
 from markupsafe import Markup
 
 from composer.errors import ComposeError
-from composer.model import Contact
+from composer.issue.model import Contact
 from composer.render import plaintext
 
 _YEAR_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -53,11 +54,20 @@ def read_more(teaser_html: Markup, url: str) -> Markup:
     return Markup(head) + link + Markup(found + tail)
 
 
+# The default theme inside the package; a project's own templates/ folder is searched first.
+THEME_PACKAGE = ("composer", "theme")
+
+
 @functools.cache
-def environment(folder: Path) -> jinja2.Environment:
-    """One environment per theme folder, cached so rebuilds reuse compiled templates."""
+def environment(overrides: Path) -> jinja2.Environment:
+    """One environment per project theme folder, cached so rebuilds reuse compiled templates.
+
+    `overrides` need not exist: a template missing there comes from the package's default theme.
+    """
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder)),
+        loader=jinja2.ChoiceLoader(
+            [jinja2.FileSystemLoader(str(overrides)), jinja2.PackageLoader(*THEME_PACKAGE)]
+        ),
         autoescape=lambda name: name is None or not name.endswith(".txt.j2"),
         undefined=jinja2.StrictUndefined,
         auto_reload=True,  # preview edits templates while running
@@ -79,28 +89,32 @@ def environment(folder: Path) -> jinja2.Environment:
 STYLESHEET = "partials/email.css"
 
 
-def stylesheet(folder: Path) -> str:
-    """The theme's CSS, inlined into the email and linked into the web version."""
-    return (folder / STYLESHEET).read_text(encoding="utf-8")
+def stylesheet(overrides: Path) -> str:
+    """The theme's CSS (the project's own, else the default), inlined into the email."""
+    own = overrides / STYLESHEET
+    if own.is_file():
+        return own.read_text(encoding="utf-8")
+    return resources.files("composer.theme").joinpath(STYLESHEET).read_text(encoding="utf-8")
 
 
-def render(folder: Path, name: str, **context: object) -> str:
-    """Render template `name` of the theme in `folder`; a template mistake is a one-line error."""
+def render(overrides: Path, name: str, **context: object) -> str:
+    """Render template `name` of the theme; a template mistake is a one-line error."""
     try:
-        return environment(folder).get_template(name).render(**context)
+        template = environment(overrides).get_template(name)
+        return template.render(**context)
     except jinja2.TemplateSyntaxError as exc:
-        where = exc.filename or str(folder / (exc.name or name))
+        where = exc.filename or exc.name or name
         raise ComposeError(f"template error: {exc.message}", where, exc.lineno) from None
     except (jinja2.TemplateError, TypeError, AttributeError) as exc:
-        line = _template_line(exc)
-        raise ComposeError(f"template error: {exc}", str(folder / name), line) from None
+        file, line = _template_frame(exc)
+        raise ComposeError(f"template error: {exc}", file or name, line) from None
 
 
-def _template_line(exc: BaseException) -> int | None:
-    """The template line a render error happened on, from the traceback Jinja rewrites."""
-    tb, line = exc.__traceback__, None
+def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
+    """The template file and line a render error happened on, from the traceback Jinja rewrites."""
+    tb, file, line = exc.__traceback__, None, None
     while tb is not None:
         if tb.tb_frame.f_code.co_filename.endswith(".j2"):
-            line = tb.tb_lineno
+            file, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
         tb = tb.tb_next
-    return line
+    return file, line

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
-from composer.model import Article, Contact, ContactRef, Issue, Newsletter, Pillar, Section
+from composer.issue.model import Article, Contact, ContactRef, Issue, Newsletter, Pillar, Section
 from composer.render import markdown
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from composer.model import Newsletter
+from composer.issue.model import Newsletter
 
 WEB_FILE = "web.html"
 META_FILE = "meta.json"

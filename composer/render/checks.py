@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-if TYPE_CHECKING:
-    from composer.build import BuiltIssue
+from composer.issue.model import Issue, Newsletter
+from composer.render import UNSUBSCRIBE_PLACEHOLDER
 
 Level = Literal["ok", "info", "warning"]
 
@@ -30,6 +30,26 @@ class Check:
 
     def __str__(self) -> str:
         return self.message
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """What the checks look at: an issue rendered as the email that would be sent."""
+
+    issue: Issue
+    newsletter: Newsletter
+    mode: Literal["full", "digest"]
+    email_html: str
+    email_txt: str
+    full_size: int  # bytes of the full email: inlined, or raw when that alone was over budget; -1: not rendered
+
+    @property
+    def email_size(self) -> int:
+        return len(self.email_html.encode("utf-8"))
+
+    @property
+    def budget(self) -> int:
+        return self.newsletter.max_email_kb * KB
 
 
 class _EmailScan(HTMLParser):
@@ -90,7 +110,7 @@ def contrast_ratio(first: str, second: str) -> float:
     return (lighter + 0.05) / (darker + 0.05)
 
 
-def check_size(built: BuiltIssue) -> Check:
+def check_size(built: RenderedEmail) -> Check:
     """Size against max_email_kb; the build's size guard already warns when it is over."""
     size, budget = built.email_size, built.budget
     text = f"email.html {size / KB:.1f} KB of {budget // KB} KB"
@@ -105,7 +125,7 @@ def check_size(built: BuiltIssue) -> Check:
     return Check("size", "info" if tight or built.mode == "digest" else "ok", text)
 
 
-def check_subject(built: BuiltIssue) -> Check:
+def check_subject(built: RenderedEmail) -> Check:
     """A subject longer than about 70 characters is cut off in the inbox."""
     length = len(built.issue.subject)
     if length > SUBJECT_MAX:
@@ -118,7 +138,7 @@ def check_subject(built: BuiltIssue) -> Check:
     return Check("subject", "ok", f"subject is {length} characters")
 
 
-def check_preheader(built: BuiltIssue) -> Check:
+def check_preheader(built: RenderedEmail) -> Check:
     """The preheader is the grey line after the subject: 40 to about 110 characters."""
     preheader = (built.issue.preheader or "").strip()
     length = len(preheader)
@@ -178,7 +198,7 @@ def check_images(scan: _EmailScan) -> Check:
     )
 
 
-def check_contrast(built: BuiltIssue) -> list[Check]:
+def check_contrast(built: RenderedEmail) -> list[Check]:
     """Each pillar colour must reach WCAG AA contrast with the white band text."""
     failing = []
     for key, pillar in built.newsletter.pillars.items():
@@ -197,10 +217,8 @@ def check_contrast(built: BuiltIssue) -> list[Check]:
     return failing or [Check("contrast", "ok", f"all {count} pillar colour(s) reach WCAG AA")]
 
 
-def check_footer(built: BuiltIssue, scan: _EmailScan) -> list[Check]:
+def check_footer(built: RenderedEmail, scan: _EmailScan) -> list[Check]:
     """The unsubscribe link and the postal address must be in both parts (the law asks)."""
-    from composer.build import UNSUBSCRIBE_PLACEHOLDER
-
     found = []
     missing_link = [
         part
@@ -236,7 +254,7 @@ def check_footer(built: BuiltIssue, scan: _EmailScan) -> list[Check]:
     return found or [Check("footer", "ok", "footer has the postal address and unsubscribe link")]
 
 
-def run_checks(built: BuiltIssue) -> list[Check]:
+def run_checks(built: RenderedEmail) -> list[Check]:
     """Every check of a built issue, in the order the preview panel lists them."""
     scan = _scan(built.email_html)
     return [
@@ -248,11 +266,3 @@ def run_checks(built: BuiltIssue) -> list[Check]:
         *check_contrast(built),
         *check_footer(built, scan),
     ]
-
-
-def reported_checks(built: BuiltIssue) -> list[Check]:
-    """The checks, led by the build's own warnings (the size guard) that no check repeats."""
-    checks = run_checks(built)
-    said = {c.message for c in checks}
-    guard = [Check("size-budget", "warning", w) for w in built.warnings if w not in said]
-    return guard + checks

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 
 from composer.errors import Problem
-from composer.model import Newsletter
-from composer.yamlmarks import MarkedYaml, Path_
+from composer.issue.marks import MarkedYaml, Path_
+from composer.issue.model import Newsletter
 
 _SDG = re.compile(r"^\d{1,2}(\.([0-9]{1,2}|[a-z]))?$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")

@@ -9,10 +9,10 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from composer import content_rules
 from composer.errors import InvalidInput, Problem
-from composer.model import Issue, Newsletter, Strict
-from composer.yamlmarks import MarkedYaml, Path_, read_marked_yaml
+from composer.issue import rules
+from composer.issue.marks import MarkedYaml, Path_, read_marked_yaml
+from composer.issue.model import Issue, Newsletter, Strict
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -21,7 +21,7 @@ def load_newsletter(path: Path, display: str | None = None) -> Newsletter:
     """Read and validate newsletter.yaml."""
     doc = read_marked_yaml(path, display)
     model = _validate(doc, Newsletter)
-    content_rules.check_newsletter(doc)
+    rules.check_newsletter(doc)
     _raise_if_errors(doc)
     assert model is not None
     return model
@@ -31,7 +31,7 @@ def load_issue(path: Path, newsletter: Newsletter, display: str | None = None) -
     """Read and validate one issue file against the newsletter's pillars and contacts."""
     doc = read_marked_yaml(path, display)
     model = _validate(doc, Issue)
-    content_rules.check_issue(doc, newsletter)
+    rules.check_issue(doc, newsletter)
     _raise_if_errors(doc)
     assert model is not None
     return model

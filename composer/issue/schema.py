@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from composer.model import Issue
+from composer.issue.model import Issue
 
 
 def issue_schema() -> dict[str, Any]:
