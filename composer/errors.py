@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +12,12 @@ EXIT_INVALID = 1  # an issue, config or subscriber file is invalid; nothing was 
 EXIT_USAGE = 2  # usage error, or a send refused
 EXIT_PARTIAL = 3  # the send ran but some recipients failed; a re-run retries them
 EXIT_INTERRUPTED = 130  # interrupted; the delivery log is consistent and a re-run resumes
+
+
+def suggest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The choice closest to a mistyped `word`, for a "did you mean ...?" hint; None if none is."""
+    close = difflib.get_close_matches(word, [c for c in choices if c], n=1, cutoff=cutoff)
+    return close[0] if close else None
 
 
 @dataclass(frozen=True)

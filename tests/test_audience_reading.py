@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from composer.audience import records
-from composer.audience.atomic import AtomicFile, write_atomically
+from composer.atomic import AtomicFile, write_atomically
 from composer.audience.records import open_table
 from composer.errors import InvalidInput
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from composer.audience.atomic import AtomicFile
+from composer.atomic import AtomicFile
 from composer.audience.records import EMAIL, CsvLines, Table, address_key, is_blank, open_table
 from composer.audience.rowcheck import UNSUBSCRIBED, CellJudge, status_problem
 from composer.audience.suppressions import SUPPRESSIONS_FILE

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ from composer.audience.rowcheck import CellJudge
 from composer.audience.scan import Criteria, Tally, count_pass, select_rows
 from composer.audience.segments import Test, compile_segment, load_segments
 from composer.audience.suppressions import SUPPRESSIONS_FILE, load_suppressed
-from composer.errors import ComposeError, InvalidInput, Problem
+from composer.errors import ComposeError, InvalidInput, Problem, suggest
 from composer.project import Project, display_path
 
 NAME = "name"
@@ -61,8 +60,8 @@ def list_path(project: Project, name: str) -> Path:
         raise ComposeError(
             f"unknown list '{name}': there are no lists in {folder}/ (add {name}.csv)"
         )
-    hint = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    fix = f"; did you mean '{hint[0]}'?" if hint else ""
+    hint = suggest(name, known, cutoff=0.5)
+    fix = f"; did you mean '{hint}'?" if hint else ""
     raise ComposeError(f"unknown list '{name}' (lists in {folder}/: {', '.join(known)}){fix}")
 
 

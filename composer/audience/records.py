@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import os
 import unicodedata
@@ -13,7 +12,7 @@ from itertools import chain, repeat
 from pathlib import Path
 from typing import Self, TextIO
 
-from composer.errors import InvalidInput, Problem
+from composer.errors import InvalidInput, Problem, suggest
 
 EMAIL = "email"
 BLOCK = 128  # lines split and judged together: enough to amortize, few enough to stay in cache
@@ -328,8 +327,8 @@ def _header_problems(columns: list[str], display: str, required: Iterable[str]) 
         seen.add(column)
     for column in required:
         if column not in seen:
-            hint = difflib.get_close_matches(column, [c for c in columns if c], n=1, cutoff=0.5)
-            fix = f"; did you mean '{hint[0]}'? rename it to '{column}'" if hint else ""
+            hint = suggest(column, columns, cutoff=0.5)
+            fix = f"; did you mean '{hint}'? rename it to '{column}'" if hint else ""
             named = ", ".join(c for c in columns if c) or "none"
             problems.append(
                 Problem(f"no '{column}' column in the header (columns: {named}){fix}", display, 1)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from composer.errors import ComposeError, InvalidInput, Problem
+from composer.errors import ComposeError, InvalidInput, Problem, suggest
 from composer.issue.marks import MarkedYaml, read_marked_yaml
 
 SEGMENTS_FILE = "segments.yaml"
@@ -59,8 +58,8 @@ class Segments:
         known = sorted(self.by_name)
         if not known:
             raise ComposeError(f"unknown segment '{name}': {self.file} defines no segments")
-        hint = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-        fix = f"; did you mean '{hint[0]}'?" if hint else ""
+        hint = suggest(name, known, cutoff=0.5)
+        fix = f"; did you mean '{hint}'?" if hint else ""
         raise ComposeError(
             f"unknown segment '{name}' (segments: {', '.join(known)}){fix}", self.file
         )
@@ -179,8 +178,8 @@ def _contains_test(wanted: frozenset[str]) -> Callable[[str], bool]:
 
 
 def _unknown_column(file: str, condition: Condition, columns: list[str], where: str) -> Problem:
-    hint = difflib.get_close_matches(condition.column, columns, n=1, cutoff=0.6)
-    fix = f"; did you mean '{hint[0]}'?" if hint else f" (columns: {', '.join(columns)})"
+    hint = suggest(condition.column, columns)
+    fix = f"; did you mean '{hint}'?" if hint else f" (columns: {', '.join(columns)})"
     return Problem(
         f"segment filters on column '{condition.column}', which {where}{fix}",
         file,

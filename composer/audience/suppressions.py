@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from composer.audience.atomic import write_atomically
+from composer.atomic import write_atomically
 from composer.audience.records import CsvLines, address_key, open_table
 from composer.errors import InvalidInput, Problem
 from composer.project import Project, display_path

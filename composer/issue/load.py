@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from composer.errors import InvalidInput, Problem
+from composer.errors import InvalidInput, Problem, suggest
 from composer.issue import rules
 from composer.issue.marks import MarkedYaml, Path_, read_marked_yaml
 from composer.issue.model import Issue, Newsletter, Strict
@@ -137,8 +136,8 @@ def _report(doc: MarkedYaml, path: Path_, errors: list[dict]) -> None:
         doc.problem(path[:-1], f"missing required key '{path[-1]}'{_where(path[:-1])}")
     elif kind == "extra_forbidden":
         key = str(path[-1])
-        hint = difflib.get_close_matches(key, sorted(_field_names()), n=1, cutoff=0.75)
-        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+        hint = suggest(key, sorted(_field_names()), cutoff=0.75)
+        suggestion = f" (did you mean '{hint}'?)" if hint else ""
         doc.problem(path, f"unknown key '{key}'{suggestion}", key=True)
     elif kind == "too_short":
         doc.problem(path, f"{name}: needs at least one item")

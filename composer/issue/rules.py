@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
-from composer.errors import Problem
+from composer.errors import Problem, suggest
 from composer.issue.marks import MarkedYaml, Path_
 from composer.issue.model import Newsletter
 
@@ -117,9 +116,9 @@ def _check_contact_refs(doc: MarkedYaml, path: Path_, refs: object, contacts: di
         return
     for n, ref in enumerate(refs):
         if isinstance(ref, str) and ref not in contacts:
-            hint = difflib.get_close_matches(ref, list(contacts), n=1, cutoff=0.6)
+            hint = suggest(ref, contacts)
             suggestion = (
-                f" (did you mean '{hint[0]}'?)"
+                f" (did you mean '{hint}'?)"
                 if hint
                 else " (add it under contacts: in newsletter.yaml)"
             )
