@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from composer.render import html as html_render
 from composer.render.checks import Check, RenderedEmail, run_checks
 from composer.render.view import IssueView, build_view
 
+# An issue's slug (its file name) becomes a folder, an outbox folder and a web address.
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 EMAIL_TEMPLATE = "issue.mjml.j2"
 TEXT_TEMPLATE = "issue.txt.j2"
 KB = 1024
@@ -50,9 +53,9 @@ def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> Buil
         raise UsageError(f"unknown mode '{mode}' (use {', '.join(MODES)})")
     if not issue_path.is_file():
         raise ComposeError("no such issue file", display_path(issue_path))
+    slug = issue_slug(issue_path)
     newsletter = project.newsletter
     issue = load_issue(issue_path, newsletter, display_path(issue_path))
-    slug = issue_path.stem
     view = build_view(issue, newsletter, slug)
     folder = project.theme_dir
     css = templates.stylesheet(folder)
@@ -116,6 +119,26 @@ def _over_budget(message: str) -> Check:
     return Check("size-budget", "warning", message)
 
 
+def issue_slug(issue_path: Path) -> str:
+    """The issue's slug, its file name without .yaml, if it is safe as a folder and web address."""
+    slug = issue_path.stem
+    if not _SLUG.match(slug):
+        raise ComposeError(
+            f"the file name '{issue_path.name}' cannot name an issue: it becomes a folder and a "
+            "web address, so use letters, digits, - and _ (for example vol-37.yaml)",
+            display_path(issue_path),
+        )
+    return slug
+
+
+def inside(folder: Path, name: str) -> Path:
+    """folder/name, proved to lie directly inside `folder` (no separator, no `..`)."""
+    target = folder / name
+    if target.resolve().parent != folder.resolve():
+        raise ComposeError(f"refusing to write outside {display_path(folder)}: {name!r}")
+    return target
+
+
 def _email_mjml_html(folder: Path, view: IssueView, mode: str) -> str:
     """The email as MJML renders it, before inlining."""
     mjml = templates.render(
@@ -135,7 +158,7 @@ def _kb(size: int) -> str:
 
 def write_build(built: BuiltIssue, out_dir: Path, sample_message: bytes) -> Path:
     """Write the build to out_dir/<slug>/ all at once: a failed build leaves the old one intact."""
-    final = out_dir / built.slug
+    final = inside(out_dir, built.slug)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{built.slug}.", dir=out_dir))

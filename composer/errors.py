@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,14 @@ def suggest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | Non
     return close[0] if close else None
 
 
+# A message quoting a hostile value must still be one line: show its line breaks escaped.
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape_breaks(text: str) -> str:
+    return _LINE_BREAKING.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong (or worth a warning) in a file, with where it is."""
@@ -33,7 +42,8 @@ class Problem:
     def __str__(self) -> str:
         where = ":".join(str(p) for p in (self.file, self.line, self.col) if p is not None)
         prefix = "warning: " if self.severity == "warning" else ""
-        return f"{where}: {prefix}{self.message}" if where else f"{prefix}{self.message}"
+        message = _escape_breaks(self.message)
+        return f"{where}: {prefix}{message}" if where else f"{prefix}{message}"
 
 
 class ComposeError(Exception):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +27,19 @@ class Result:
 
 
 def run_compose(
-    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+    *args: str | Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    process: bool = False,
 ) -> Result:
-    """Run the real `compose` entry point in a child process, as a user would."""
+    """Run `compose ARGS` through its real entry point and error boundary, as a user would.
+
+    In this process by default (a child costs about half a second of start-up); `process=True`
+    starts a real child for what only a process shows (the console script, signals, imports).
+    Either way there is no terminal: stdin is empty, as in CI.
+    """
+    if not process:
+        return _run_in_this_process([str(a) for a in args], cwd, env)
     proc = subprocess.run(
         [sys.executable, "-m", "composer", *map(str, args)],
         cwd=cwd,
@@ -39,6 +51,29 @@ def run_compose(
         check=False,  # the exit code is what tests assert
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _run_in_this_process(args: list[str], cwd: Path | None, env: dict[str, str] | None) -> Result:
+    from composer.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_cwd, saved_env, saved_stdin = os.getcwd(), dict(os.environ), sys.stdin
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        os.environ.update({"COLUMNS": "120", **(env or {})})
+        sys.stdin = io.StringIO("")
+        with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exited:
+            main(args)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.stdin = saved_stdin
+    code = exited.value.code
+    return Result(
+        code if isinstance(code, int) else 0 if code is None else 1, out.getvalue(), err.getvalue()
+    )
 
 
 def run_in_process(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:

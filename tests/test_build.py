@@ -163,7 +163,7 @@ def test_sample_message_passes_spamassassin_local_rules(tmp_path: Path, slug: st
         pytest.fail(
             "spamassassin is not installed (Debian package spamassassin; .ci/run installs it)"
         )
-    result = run_compose("build", f"issues/{slug}.yaml", "--out", tmp_path, cwd=REPO)
+    result = run_compose("build", f"issues/{slug}.yaml", "--out", tmp_path, cwd=REPO, process=True)
     assert result.code == 0, result.stderr
     report = subprocess.run(
         ["spamassassin", "-t", "-L"],

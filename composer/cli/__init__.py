@@ -6,10 +6,14 @@ import importlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from composer.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_USAGE, ComposeError
+
+if TYPE_CHECKING:
+    from composer.project import Project
 
 # Sub-commands load their module only when called, so `compose build` never imports the mailer.
 _COMMANDS = {
@@ -23,6 +27,7 @@ _COMMANDS = {
     "status": "composer.cli.delivery_cmd:status",
     "serve": "composer.cli.serve_cmd:serve",
     "suppressions": "composer.cli.suppressions_cmd:suppressions",
+    "init": "composer.cli.init_cmd:init",
 }
 
 
@@ -50,9 +55,10 @@ class App:
 
     project_dir: Path | None
     traceback: bool = False
-    _project: object = field(default=None, repr=False)
+    _project: Project | None = field(default=None, repr=False)
 
-    def project(self):  # -> composer.project.Project
+    def project(self) -> Project:
+        """The project, loaded (and its newsletter.yaml validated) on first use."""
         if self._project is None:
             from composer.project import load_project
 

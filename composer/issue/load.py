@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from composer.errors import InvalidInput, Problem, suggest
 from composer.issue import rules
@@ -49,13 +50,14 @@ def _validate(doc: MarkedYaml, model: type[M]) -> M | None:
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
-        by_path: dict[Path_, list[dict]] = {}
+        by_path: dict[Path_, list[ErrorDetails]] = {}
         for error in exc.errors():
             path = _data_path(doc.data, error["loc"])
             if not any(path[: len(bad)] == bad for bad in doc.bad_paths):
                 by_path.setdefault(path, []).append(error)
         for path, errors in by_path.items():
             _report(doc, path, errors)  # one message per place; unions report each alternative
+            doc.bad_paths.add(path)  # the rules need not say it again
         return None
 
 
@@ -64,13 +66,9 @@ def _data_path(data: object, loc: tuple[str | int, ...]) -> Path_:
     path: list[str | int] = []
     here = data
     for part in loc:
-        if (
-            isinstance(here, dict)
-            and part in here
-            or isinstance(here, list)
-            and isinstance(part, int)
-            and part < len(here)
-        ):
+        if isinstance(here, dict) and part in here:  # noqa: SIM114 (two branches narrow apart)
+            here = here[part]
+        elif isinstance(here, list) and isinstance(part, int) and part < len(here):
             here = here[part]
         elif isinstance(here, dict) and isinstance(part, str) and _is_field_name(part):
             path.append(part)  # a missing key: point at the mapping that lacks it
@@ -123,7 +121,7 @@ _MESSAGES = {
 }
 
 
-def _report(doc: MarkedYaml, path: Path_, errors: list[dict]) -> None:
+def _report(doc: MarkedYaml, path: Path_, errors: list[ErrorDetails]) -> None:
     error = errors[0]
     kind = error["type"]
     name = _describe(path)

@@ -13,6 +13,42 @@ from composer.errors import InvalidInput, Problem
 Path_ = tuple[str | int, ...]  # a place in the data: keys and list indexes from the root
 
 _LEADING_TAB = re.compile(r"^ *\t")
+MAX_DEPTH = 64  # issue files nest about 8 deep; a bound keeps hostile nesting from recursing
+MAX_FILE_BYTES = 4 * 1024 * 1024  # the longest seed issue is 60 KB
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """YAML that parses but that we refuse to build (aliases, nesting past MAX_DEPTH)."""
+
+
+class _GuardedLoader(yaml.SafeLoader):
+    """SafeLoader's composer without aliases or unbounded nesting.
+
+    An alias repeats a node wherever it is used, so a few hundred bytes of anchors and aliases
+    expand to gigabytes (a "billion laughs"); newsletter files have no use for them.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused(
+                problem=f"YAML aliases (*{event.anchor}) are not allowed; write the value out",
+                problem_mark=event.start_mark,
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(
+                    problem=f"nested more than {MAX_DEPTH} levels deep",
+                    problem_mark=self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 @dataclass
@@ -59,9 +95,15 @@ def read_marked_yaml(path: Path, display: str | None = None) -> MarkedYaml:
     """Parse `path`; raise InvalidInput for unreadable, empty or syntactically broken files."""
     name = display or str(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise InvalidInput([Problem(f"cannot read file: {exc.strerror}", name)]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        limit = MAX_FILE_BYTES // (1024 * 1024)
+        raise InvalidInput(
+            [Problem(f"file is larger than {limit} MB; is it the right file?", name)]
+        )
     text = _decode(raw, name)
     lines = text.splitlines()
     tabs = [
@@ -75,7 +117,10 @@ def read_marked_yaml(path: Path, display: str | None = None) -> MarkedYaml:
         raise InvalidInput(tabs)
     if not text.strip() or all(ln.lstrip().startswith("#") or not ln.strip() for ln in lines):
         raise InvalidInput([Problem("file is empty", name, 1, 1)])
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _GuardedLoader(text)  # checks every character first
+    except yaml.reader.ReaderError as exc:
+        raise InvalidInput([_character_problem(exc, text, name)]) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -108,8 +153,24 @@ def _decode(raw: bytes, name: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+def _character_problem(exc: yaml.reader.ReaderError, text: str, name: str) -> Problem:
+    """A character YAML forbids (NUL and other control characters), with where it stands."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    col = exc.position - (before.rfind("\n") + 1) + 1
+    character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+    return Problem(
+        f"control character U+{ord(character):04X} is not allowed in YAML; delete it",
+        name,
+        line,
+        col,
+    )
+
+
 def _syntax_problem(exc: yaml.MarkedYAMLError, name: str) -> Problem:
     mark = exc.problem_mark or exc.context_mark
+    if isinstance(exc, _Refused) and mark is not None:
+        return Problem(exc.problem or "refused", name, mark.line + 1, mark.column + 1)
     what = exc.problem or exc.context or "syntax error"
     if "'\\t'" in what:
         what = "tab character where YAML expects spaces"

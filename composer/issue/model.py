@@ -8,7 +8,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters and every Unicode line break (NEL, LINE and PARAGRAPH SEPARATOR): any of
+# them in a value that reaches a header could end the header line and start a forged one.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# RFC 2919: a List-Id is a dot-atom, such as newsletter.example.org.
+_LIST_ID = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -35,6 +39,20 @@ class Mailbox(Strict):
     @classmethod
     def _single_line(cls, value: str) -> str:
         return _one_line(value)
+
+    @field_validator("email")
+    @classmethod
+    def _ascii_domain(cls, value: str) -> str:
+        """newsletter@bücher.example as newsletter@xn--bcher-kva.example: headers are ASCII."""
+        local, at, domain = value.rpartition("@")
+        if not at or domain.isascii():
+            return value
+        import idna  # email-validator's own dependency (IDNA 2008)
+
+        try:
+            return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+        except idna.IDNAError:
+            return value  # the address rules report it with its place
 
 
 class Contact(Strict):
@@ -115,6 +133,21 @@ class Newsletter(Strict):
     def unsubscribe_base(self) -> str:
         base = self.unsubscribe_url or self.archive_base + "unsubscribe/"
         return base if base.endswith("/") else base + "/"
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _mailto_one_line(cls, value: str | None) -> str | None:
+        return None if value is None else _one_line(value)
+
+    @field_validator("list_id")
+    @classmethod
+    def _list_id(cls, value: str | None) -> str | None:
+        if value is not None and not _LIST_ID.match(value):
+            raise ValueError(
+                "must be a dotted name such as newsletter.example.org "
+                "(letters, digits, dots and hyphens; no spaces, brackets or line breaks)"
+            )
+        return value
 
     def web_url(self, slug: str) -> str:
         return f"{self.archive_base}{slug}/"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
@@ -11,6 +12,8 @@ from composer.errors import Problem, suggest
 from composer.issue.marks import MarkedYaml, Path_
 from composer.issue.model import Newsletter
 
+# What may never stand in a URL we write: it would end a header line or an HTML attribute.
+_UNSAFE_URL_CHAR = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029\"'<>\\`]")
 _SDG = re.compile(r"^\d{1,2}(\.([0-9]{1,2}|[a-z]))?$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _MARKDOWN_ISSUE_FIELDS = ("intro",)
@@ -23,6 +26,9 @@ def url_problem(url: str, *, image: bool = False) -> str | None:
     stripped = url.strip()
     if not stripped:
         return "empty link"
+    bad = _UNSAFE_URL_CHAR.search(stripped)
+    if bad:
+        return f"link {stripped!r} contains {_describe_char(bad.group())}; remove it or write it %-encoded"
     if stripped.startswith("#"):
         return f"link '{url}' points inside the page; use an absolute https:// URL"
     scheme = urlsplit(stripped).scheme.lower()
@@ -35,6 +41,14 @@ def url_problem(url: str, *, image: bool = False) -> str | None:
     if scheme == "mailto" and email_problem(stripped[len("mailto:") :].split("?")[0]):
         return f"mailto link '{url}' has no valid address"
     return None
+
+
+def _describe_char(char: str) -> str:
+    if char == " ":
+        return "a space"
+    if char.isprintable():
+        return f"the character {char}"
+    return f"a line break or control character (U+{ord(char):04X})"
 
 
 def email_problem(address: str) -> str | None:
@@ -55,6 +69,9 @@ def check_newsletter(doc: MarkedYaml) -> None:
             why = url_problem(value, image=True)
             if why:
                 doc.problem((key,), f"{key}: {why}")
+    _check_unsubscribe_https(doc, data)
+    if isinstance(data.get("unsubscribe_mailto"), str):
+        _check_email(doc, ("unsubscribe_mailto",), data["unsubscribe_mailto"])
     language = data.get("language")
     if isinstance(language, str) and not _LANGUAGE.match(language):
         doc.problem(
@@ -64,10 +81,18 @@ def check_newsletter(doc: MarkedYaml) -> None:
         value = data.get(box)
         if isinstance(value, dict):
             _check_email(doc, (box, "email"), value.get("email"))
+            local = str(value.get("email", "")).rpartition("@")[0]
+            if not local.isascii() and (box, "email") not in doc.bad_paths:
+                doc.problem(
+                    (box, "email"),
+                    f"{box}: the part before @ must be ASCII; most mail servers refuse others",
+                )
     for key, contact in _items(data.get("contacts")):
         if isinstance(contact, dict):
             _check_email(doc, ("contacts", key, "email"), contact.get("email"))
-    contacts = data.get("contacts") if isinstance(data.get("contacts"), dict) else {}
+    contacts = data.get("contacts")
+    if not isinstance(contacts, dict):
+        contacts = {}
     _check_contact_refs(doc, ("footer_contacts",), data.get("footer_contacts"), contacts)
 
 
@@ -106,12 +131,30 @@ def check_issue(doc: MarkedYaml, newsletter: Newsletter) -> None:
                     )
 
 
+def _check_unsubscribe_https(doc: MarkedYaml, data: dict[str, object]) -> None:
+    """RFC 8058 one-click unsubscribe needs an https:// URL; the default hangs off archive_url."""
+    key = "unsubscribe_url" if isinstance(data.get("unsubscribe_url"), str) else "archive_url"
+    value = data.get(key)
+    if not isinstance(value, str) or value.strip().lower().startswith("https://"):
+        return
+    if key == "archive_url" and not value.strip().lower().startswith("http://"):
+        return  # not a web address at all: url_problem has said so
+    reason = "unsubscribe links must use https:// (RFC 8058 one-click unsubscribe)"
+    if key == "archive_url":
+        reason += "; they hang off archive_url unless unsubscribe_url is given"
+    doc.problem((key,), f"{key}: {reason}")
+
+
 def _check_email(doc: MarkedYaml, path: Path_, value: object) -> None:
+    if path in doc.bad_paths:
+        return
     if isinstance(value, str) and (why := email_problem(value)):
         doc.problem(path, f"invalid e-mail address '{value}': {why}")
 
 
-def _check_contact_refs(doc: MarkedYaml, path: Path_, refs: object, contacts: dict) -> None:
+def _check_contact_refs(
+    doc: MarkedYaml, path: Path_, refs: object, contacts: Mapping[str, object]
+) -> None:
     if not isinstance(refs, list):
         return
     for n, ref in enumerate(refs):

@@ -15,13 +15,18 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False, "typographer": False})
 
 
+class _AcceptingParser(MarkdownIt):
+    """A parser whose link validation lets every target through, to be judged by our rules."""
+
+    def validateLink(self, url: str) -> bool:  # noqa: N802 (markdown-it's name)
+        return True
+
+
 @functools.cache
 def _checking_parser() -> MarkdownIt:
     # The renderer silently leaves javascript: and similar links as text; to report them,
     # validation parses with a parser that accepts every target.
-    parser = MarkdownIt("commonmark", {"html": False})
-    parser.validateLink = lambda url: True
-    return parser
+    return _AcceptingParser("commonmark", {"html": False})
 
 
 def to_html(text: str) -> str:
