@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from composer.errors import InvalidInput, Problem
+from composer.issue import syntax
 
 Path_ = tuple[str | int, ...]  # a place in the data: keys and list indexes from the root
 
@@ -86,6 +87,8 @@ class MarkedYaml:
     def problem(
         self, path: Path_, message: str, *, key: bool = False, warning: bool = False
     ) -> None:
+        if path in self.bad_paths and not warning:
+            return  # one line per mistake: this place has been reported already
         line, col = self.spot(path, key=key)
         severity = "warning" if warning else "error"
         self.problems.append(Problem(message, self.file, line, col, severity))
@@ -124,7 +127,7 @@ def read_marked_yaml(path: Path, display: str | None = None) -> MarkedYaml:
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        raise InvalidInput([_syntax_problem(exc, name)]) from None
+        raise InvalidInput([_syntax_problem(exc, name, lines)]) from None
     finally:
         loader.dispose()
     result = MarkedYaml(name, None, {}, lines)
@@ -167,19 +170,11 @@ def _character_problem(exc: yaml.reader.ReaderError, text: str, name: str) -> Pr
     )
 
 
-def _syntax_problem(exc: yaml.MarkedYAMLError, name: str) -> Problem:
+def _syntax_problem(exc: yaml.MarkedYAMLError, name: str, lines: list[str]) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     if isinstance(exc, _Refused) and mark is not None:
         return Problem(exc.problem or "refused", name, mark.line + 1, mark.column + 1)
-    what = exc.problem or exc.context or "syntax error"
-    if "'\\t'" in what:
-        what = "tab character where YAML expects spaces"
-    message = f"YAML syntax error: {what}"
-    if exc.context and exc.problem:
-        started = f" at line {exc.context_mark.line + 1}" if exc.context_mark else ""
-        message += f" ({exc.context}{started})"
-    line = mark.line + 1 if mark else None
-    col = mark.column + 1 if mark else None
+    message, line, col = syntax.explain(exc, lines)
     return Problem(message, name, line, col)
 
 

@@ -180,6 +180,13 @@ class Article(Strict):
 class Section(Strict):
     title: NonEmpty
     pillar: str | None = None
+
+    @field_validator("pillar", mode="before")
+    @classmethod
+    def _pillar_key_as_text(cls, value: object) -> object:
+        """`pillar: 3` means the key "3": the rules then say whether the masthead has it."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
     intro: str | None = None
     contacts: list[ContactRef] = []
     articles: list[Article] = Field(min_length=1)
