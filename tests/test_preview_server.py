@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from composer.preview import Preview, open_preview, server
-from composer.preview.watcher import FileWatcher
+from composer.web.preview import Preview, open_preview, server
+from composer.web.preview.watcher import FileWatcher
 from tests.conftest import override_theme_file, run_compose
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "preview" / "project"
@@ -71,6 +71,7 @@ def test_serves_the_page_and_every_built_file(preview: Preview) -> None:
         assert html.headers["content-type"] == "text/html; charset=utf-8"
         assert html.text == built.email_html
         assert html.headers["cache-control"] == "no-store"
+        assert html.headers["x-content-type-options"] == "nosniff"
         assert client.get("/email.txt").text == built.email_txt
         assert client.get("/web.html").text == built.web_html
         message = client.get("/message.eml")
@@ -83,8 +84,10 @@ def test_serves_the_page_and_every_built_file(preview: Preview) -> None:
 def test_answers_only_to_local_host_names(preview: Preview) -> None:
     assert preview.url.startswith("http://127.0.0.1:")
     assert httpx.get(preview.url, headers={"Host": "localhost"}).status_code == 200
+    # DNS rebinding: a page of another site whose name now points at 127.0.0.1 gets nothing.
     rebound = httpx.get(preview.url + "email.html", headers={"Host": "attacker.example:80"})
-    assert rebound.status_code == 403
+    assert rebound.status_code == 400 and rebound.text == "Invalid host header"
+    assert rebound.headers["cache-control"] == "no-store"
 
 
 def test_a_broken_issue_is_reported_and_the_server_recovers(preview: Preview) -> None:
@@ -126,7 +129,7 @@ def test_a_bug_in_the_build_is_shown_not_fatal(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("composer.preview.session.build_issue", explode)
+    monkeypatch.setattr("composer.web.preview.session.build_issue", explode)
     snapshot = preview.session.rebuild()
     assert (
         not snapshot.ok
@@ -152,6 +155,46 @@ def test_events_push_each_new_build(preview: Preview) -> None:
     edit(preview.session.issue_path, "news of May 2024", "news of June 2024")
     second = seen.get(timeout=TIMEOUT)
     assert second["version"] == 2 and second["subject"] == "Preview Bulletin: news of June 2024"
+
+
+def test_events_keep_alive_and_end_when_the_preview_closes(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server, "KEEPALIVE_SECONDS", 0.1)
+    lines: queue.Queue[str | None] = queue.Queue()
+    running = open_preview(root, root / ISSUE).start()
+    port = int(running.url.rsplit(":", 1)[1].strip("/"))
+
+    def listen() -> None:
+        with httpx.stream("GET", running.url + "events", timeout=TIMEOUT) as response:
+            for line in response.iter_lines():
+                lines.put(line)
+        lines.put(None)  # the server ended the stream
+
+    threading.Thread(target=listen, daemon=True).start()
+    assert lines.get(timeout=TIMEOUT) == "retry: 1000"
+    seen = [lines.get(timeout=TIMEOUT) for _ in range(6)]
+    assert any(line and line.startswith("data: ") for line in seen)
+    assert ": still here" in seen
+    started = time.monotonic()
+    running.close()
+    while lines.get(timeout=TIMEOUT) is not None:
+        pass
+    assert time.monotonic() - started < 2, "an open page kept the preview from stopping"
+    with socket.socket() as again:  # the port is free at once
+        again.bind(("127.0.0.1", port))
+
+
+def test_a_taken_port_falls_back_to_the_next_unless_exact(root: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with open_preview(root, root / ISSUE, port, exact_port=False) as running:
+            assert running.url != f"http://127.0.0.1:{port}/"
+            assert httpx.get(running.start().url + "state.json").json()["ok"] is True
+        with pytest.raises(server.UsageError, match=f"port {port} on 127.0.0.1 in use"):
+            open_preview(root, root / ISSUE, port, exact_port=True)
 
 
 def test_watcher_sees_theme_files_and_ignores_editor_droppings(tmp_path: Path) -> None:
@@ -276,4 +319,4 @@ def test_compose_preview_refuses_a_taken_port_and_a_missing_file(root: Path) -> 
     assert f"port {port} on 127.0.0.1 in use" in result.stderr
 
     result = run_compose("--project", root, "preview", "nope.yaml")
-    assert result.code == 2 and "nope.yaml: no such issue file" in result.stderr
+    assert result.code == 1 and "nope.yaml: no such issue file" in result.stderr

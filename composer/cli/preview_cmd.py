@@ -10,10 +10,11 @@ import click
 
 from composer.cli import App
 from composer.cli.options import ISSUE_FILE, mode_option
-from composer.errors import EXIT_INVALID, InvalidInput, UsageError
+from composer.errors import EXIT_INVALID, ComposeError, InvalidInput
+from composer.modes import Mode
 
 if TYPE_CHECKING:
-    from composer.preview import Snapshot
+    from composer.web.preview import Snapshot
 
 DEFAULT_PORT = 8000
 _COLOURS = {"ok": "green", "info": "blue", "warning": "yellow"}
@@ -39,26 +40,25 @@ def _project_root(app: App) -> Path:
 @click.option("--no-open", is_flag=True, help="Do not open a browser.")
 @mode_option
 @click.pass_obj
-def preview(app: App, file: Path, port: int | None, no_open: bool, mode: str) -> int:
+def preview(app: App, file: Path, port: int | None, no_open: bool, mode: Mode) -> int:
     """Serve a live preview of FILE on 127.0.0.1: desktop, phone, dark and plain-text views,
     the checks, and the built files; every edit to the issue, newsletter.yaml or the theme
     rebuilds it and updates the open page. Stop with Ctrl-C.
     """
-    from composer.preview import open_preview
-    from composer.preview.server import open_browser
     from composer.project import display_path
+    from composer.web.preview import open_browser, open_preview
 
     if not file.is_file():
-        raise UsageError(f"{display_path(file)}: no such issue file")
+        raise ComposeError("no such issue file", display_path(file))  # exit 1, as in build
     if not app.traceback:  # a bug in a rebuild shows as one line in the page and terminal
-        logging.getLogger("composer.preview").addHandler(logging.NullHandler())
+        logging.getLogger("composer.web.preview").addHandler(logging.NullHandler())
     root = _project_root(app)
     try:
         preview = open_preview(
             root,
             file,
             DEFAULT_PORT if port is None else port,
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             exact_port=port is not None,
             on_build=_report,
         )
@@ -95,11 +95,11 @@ def _report(snapshot: Snapshot) -> None:
 @click.argument("file", type=ISSUE_FILE)
 @mode_option
 @click.pass_obj
-def check(app: App, file: Path, mode: str) -> int:
+def check(app: App, file: Path, mode: Mode) -> int:
     """Build FILE in memory and print every check; exit 1 if any warns (for CI)."""
     from composer.build import build_issue
 
-    built = build_issue(app.project(), file, mode)  # type: ignore[arg-type]
+    built = build_issue(app.project(), file, mode)
     checks = built.checks
     width = max(len(c.code) for c in checks)
     for item in checks:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from composer.cli import App
 from composer.errors import UsageError
 
 
@@ -24,7 +25,7 @@ from composer.errors import UsageError
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
 @click.pass_obj
-def serve(app: object, host: str, port: int, build_dir: Path | None, log_level: str) -> None:
+def serve(app: App, host: str, port: int, build_dir: Path | None, log_level: str) -> None:
     """Serve `…/unsubscribe/<token>` (GET asks, POST one-click unsubscribes), the web archive
     at /<slug>/, its index at /, the Atom feed at /feed.xml, and /healthz.
 
@@ -34,7 +35,7 @@ def serve(app: object, host: str, port: int, build_dir: Path | None, log_level: 
 
     from composer.web.app import create_app, log_config
 
-    project = app.project()  # type: ignore[attr-defined]
+    project = app.project()
     web_app = create_app(project, build_dir or project.root / "build")
     try:
         uvicorn.run(

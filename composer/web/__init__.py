@@ -1,7 +1,3 @@
-"""The public side of a newsletter: one-click unsubscribe, the web archive and its feed."""
-
-from __future__ import annotations
-
-from composer.web.app import create_app
-
-__all__ = ["create_app"]
+"""The web side, one Starlette stack: `compose serve`'s public pages (composer.web.app) and
+`compose preview` (composer.web.preview). Importing one does not import the other.
+"""

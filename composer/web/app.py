@@ -78,7 +78,7 @@ class ArchiveEndpoints:
     async def index(self, request: Request) -> Response:
         """The list of built issues, newest first, with relative links (works under any prefix)."""
         page = render_page(
-            "index.html",
+            "archive-index.html",
             newsletter=self._newsletter.name,
             language=self._newsletter.language,
             robots="index, follow",

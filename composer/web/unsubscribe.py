@@ -81,7 +81,7 @@ class UnsubscribeEndpoints:
         if isinstance(decoded, Response):
             return decoded
         _list_name, email = decoded
-        page = render_page("confirm.html", masked=mask_address(email), **self._context)
+        page = render_page("unsubscribe-confirm.html", masked=mask_address(email), **self._context)
         return HTMLResponse(page, headers=PAGE_HEADERS)
 
     async def unsubscribe(self, request: Request) -> Response:
@@ -102,7 +102,7 @@ class UnsubscribeEndpoints:
         added = await run_in_threadpool(add_suppressions, self._project, [entry])
         note = "suppressed" if added else "already suppressed"
         request.state.log_note = f"{note} {mask_address(email)}"
-        page = render_page("done.html", masked=mask_address(email), **self._context)
+        page = render_page("unsubscribe-done.html", masked=mask_address(email), **self._context)
         return HTMLResponse(page, headers=PAGE_HEADERS)
 
     def _decode(self, request: Request) -> tuple[str, str] | Response:

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Self
 
 from composer.modes import Mode
-from composer.preview.server import PreviewServer, bind
-from composer.preview.session import PreviewSession, Snapshot
-from composer.preview.watcher import POLL_SECONDS, FileWatcher
+from composer.web.preview.server import PreviewServer, bind, open_browser
+from composer.web.preview.session import PreviewSession, Snapshot
+from composer.web.preview.watcher import POLL_SECONDS, FileWatcher
 
-__all__ = ["Preview", "Snapshot", "open_preview"]
+__all__ = ["Preview", "Snapshot", "open_browser", "open_preview"]
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Preview:
         return self.server.url
 
     def serve_forever(self) -> None:
-        """Answer requests in this thread until close() or Ctrl-C."""
+        """Answer requests in this thread until close() or Ctrl-C (which then raises as usual)."""
         self.server.serve_forever()
 
     def start(self) -> Self:

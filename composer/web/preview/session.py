@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import functools
 import logging
 import threading
 import time
-import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import jinja2
 
 from composer.build import BuiltIssue, build_issue
 from composer.errors import ComposeError
@@ -20,7 +19,7 @@ from composer.modes import Mode
 from composer.project import NEWSLETTER_FILE, THEME_DIR, Project, display_path, load_project
 from composer.render.checks import Check
 
-logger = logging.getLogger("composer.preview")
+logger = logging.getLogger("composer.web.preview")
 
 
 @dataclass(frozen=True)
@@ -72,18 +71,6 @@ class Snapshot:
         return data
 
 
-def template_problem(exc: jinja2.TemplateError) -> str:
-    """`FILE:LINE: message` for a template error, the line taken from Jinja's traceback."""
-    file, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
-    if file is None:  # raised while rendering: Jinja rewrites the traceback to template lines
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
-        if frames:
-            file, line = frames[-1].filename, frames[-1].lineno
-    where = ":".join(str(p) for p in (file and display_path(Path(file)), line) if p)
-    message = f"template error: {exc.message or type(exc).__name__}"
-    return f"{where}: {message}" if where else message
-
-
 class PreviewSession:
     """Builds one issue through build_issue() and tells waiting pages about each new build."""
 
@@ -91,7 +78,8 @@ class PreviewSession:
         self.root = root.resolve()
         self.issue_path = issue_path
         self.mode = mode
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
+        self._wakers: set[Callable[[], object]] = set()  # pages waiting for the next build
         self._closed = False
         self.current = Snapshot(0, issue_path, problems=("not built yet",))
 
@@ -121,13 +109,6 @@ class PreviewSession:
             snapshot = Snapshot(
                 version, self.issue_path, problems=problems, seconds=time.perf_counter() - start
             )
-        except jinja2.TemplateError as exc:  # a theme being edited: point at its line
-            snapshot = Snapshot(
-                version,
-                self.issue_path,
-                problems=(template_problem(exc),),
-                seconds=time.perf_counter() - start,
-            )
         except Exception as exc:  # a bug must not stop the preview: show it, keep serving
             logger.exception("building %s failed", self.issue_path)
             problem = (
@@ -138,20 +119,42 @@ class PreviewSession:
             snapshot = Snapshot(
                 version, self.issue_path, problems=(problem,), seconds=time.perf_counter() - start
             )
-        with self._changed:
+        with self._lock:
             self.current = snapshot
-            self._changed.notify_all()
+            wakers = list(self._wakers)
+        for wake in wakers:
+            wake()
         return snapshot
 
-    def wait_newer(self, version: int, timeout: float) -> Snapshot | None:
-        """The current snapshot once it is newer than `version`; None on timeout or close."""
-        with self._changed:
-            self._changed.wait_for(
-                lambda: self._closed or self.current.version > version, timeout=timeout
-            )
-            if self._closed or self.current.version <= version:
-                return None
-            return self.current
+    async def wait_newer(self, version: int, timeout: float) -> Snapshot | None:
+        """The current snapshot once it is newer than `version`; None on timeout or close.
+
+        It waits on the event loop, not in a worker thread: an open page costs no thread, and
+        the watcher thread that publishes a build wakes the loop through call_soon_threadsafe.
+        """
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has already stopped
+                loop.call_soon_threadsafe(woken.set)
+
+        with self._lock:
+            if self._closed or self.current.version > version:
+                return self._newer(version)
+            self._wakers.add(wake)
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await woken.wait()
+        finally:
+            with self._lock:
+                self._wakers.discard(wake)
+        return self._newer(version)
+
+    def _newer(self, version: int) -> Snapshot | None:
+        current = self.current
+        return None if self._closed or current.version <= version else current
 
     @property
     def closed(self) -> bool:
@@ -159,6 +162,8 @@ class PreviewSession:
 
     def close(self) -> None:
         """Release every page waiting for a build, so their connections end."""
-        with self._changed:
+        with self._lock:
             self._closed = True
-            self._changed.notify_all()
+            wakers = list(self._wakers)
+        for wake in wakers:
+            wake()
