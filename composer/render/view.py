@@ -15,6 +15,12 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 # A sentence ends at . ! ? (optionally closing a quote or bracket) before a space and a capital.
 _SENTENCE_END = re.compile(r"[.!?][”\"’)]?(?=\s+[A-Z“\"‘(0-9])")
 TEASER_CHARS = 320
+ANCHOR_CHARS = 60  # anchors are whole words up to this long
+LONG_SENTENCE_CHARS = 480  # a first sentence up to this long is kept whole in a teaser
+# Words a cut sentence should not end on.
+_WEAK_LAST_WORDS = frozenset(
+    "a an and as at by for from in into of on or the to with which who that its their".split()
+)
 
 
 @dataclass(frozen=True)
@@ -65,11 +71,16 @@ class IssueView:
         return sum(len(s.articles) for s in self.sections)
 
 
-def slugify(text: str, limit: int = 40) -> str:
-    """An ASCII anchor/slug for a title: 'UNODC joins …' -> 'unodc-joins-…'."""
+def slugify(text: str, limit: int = ANCHOR_CHARS) -> str:
+    """An ASCII anchor for a title, whole words only: 'UNODC joins …' -> 'unodc-joins-…'."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = _NON_WORD.sub("-", ascii_text.lower()).strip("-")
-    return slug[:limit].rstrip("-") or "item"
+    words = _NON_WORD.sub("-", ascii_text.lower()).strip("-").split("-")
+    kept: list[str] = []
+    for word in words:
+        if kept and len("-".join([*kept, word])) > limit:
+            break
+        kept.append(word)
+    return "-".join(kept)[:limit] or "item"
 
 
 def build_view(issue: Issue, newsletter: Newsletter, slug: str) -> IssueView:
@@ -90,13 +101,15 @@ def build_view(issue: Issue, newsletter: Newsletter, slug: str) -> IssueView:
         key = section.pillar
         if not groups or groups[-1].key != key:
             groups.append(PillarGroup(key, newsletter.pillars.get(key) if key else None))
+        # Anchors in reading order, so an item added later never renames an earlier one.
+        section_anchor = anchor(section.title)
         articles = [
             _article_view(a, anchor(a.title), web_url, newsletter) for a in section.articles
         ]
         groups[-1].sections.append(
             SectionView(
                 section=section,
-                anchor=anchor(section.title),
+                anchor=section_anchor,
                 intro_html=_md(section.intro),
                 contacts=resolve_contacts(section.contacts, newsletter),
                 articles=articles,
@@ -125,7 +138,9 @@ def teaser_source(article: Article, limit: int = TEASER_CHARS) -> str:
     """The teaser's Markdown: the summary, else the body's first paragraph cut at a sentence end.
 
     Seed articles are often one long paragraph, so "the first paragraph" alone would make the
-    digest as long as the full issue; whole sentences up to `limit` characters keep it short.
+    digest as long as the full issue: the teaser is the whole sentences that fit in `limit`
+    characters, else the first sentence when it stays under LONG_SENTENCE_CHARS, and only a
+    sentence longer than that is cut at a word end, with an ellipsis.
     """
     if article.summary:
         return article.summary
@@ -133,15 +148,18 @@ def teaser_source(article: Article, limit: int = TEASER_CHARS) -> str:
     first = blocks[0] if blocks else article.body
     if len(first) <= limit:
         return first
-    cuts = [
-        m.end()
-        for m in _SENTENCE_END.finditer(first)
-        if m.end() <= limit and _balanced(first[: m.end()])
-    ]
-    if cuts:
-        return first[: cuts[-1]].rstrip() + " …"
-    words = first[:limit].rsplit(" ", 1)[0]
-    return (words if _balanced(words) else first) + " …"
+    ends = [m.end() for m in _SENTENCE_END.finditer(first) if _balanced(first[: m.end()])]
+    fitting = [end for end in ends if end <= limit]
+    if fitting:
+        return first[: fitting[-1]].rstrip()
+    sentence = ends[0] if ends else len(first)
+    if sentence <= LONG_SENTENCE_CHARS:
+        return first[:sentence].rstrip()
+    words = first[:limit].rsplit(" ", 1)[0].split(" ")
+    while len(words) > 1 and words[-1].lower().strip(",;:") in _WEAK_LAST_WORDS:
+        words.pop()  # "... in the field of …" reads better as "... in the field …"
+    cut = " ".join(words).rstrip(",;:")
+    return (cut if _balanced(cut) else first) + " …"
 
 
 def _balanced(text: str) -> bool:
