@@ -14,6 +14,7 @@ from composer.issue.model import Newsletter
 
 # What may never stand in a URL we write: it would end a header line or an HTML attribute.
 _UNSAFE_URL_CHAR = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029\"'<>\\`]")
+_TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%")
 _SDG = re.compile(r"^\d{1,2}(\.([0-9]{1,2}|[a-z]))?$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _MARKDOWN_ISSUE_FIELDS = ("intro",)
@@ -102,6 +103,7 @@ def check_issue(doc: MarkedYaml, newsletter: Newsletter) -> None:
     contacts = newsletter.contacts
     for field in _MARKDOWN_ISSUE_FIELDS:
         _check_markdown(doc, (field,), data.get(field))
+    _check_no_template_syntax(doc, (), data)
     _check_contact_refs(doc, ("footer_contacts",), data.get("footer_contacts"), contacts)
     for s, section in _enumerate(data.get("sections")):
         spath: Path_ = ("sections", s)
@@ -129,6 +131,22 @@ def check_issue(doc: MarkedYaml, newsletter: Newsletter) -> None:
                     doc.problem(
                         (*apath, "sdg", n), f"'{target}' is not an SDG target like 16.4 or 16.a"
                     )
+
+
+def _check_no_template_syntax(doc: MarkedYaml, path: Path_, value: object) -> None:
+    """`Dear {{ name }},` would reach every reader as written: merge fields are not built yet."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_no_template_syntax(doc, (*path, key), item)
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            _check_no_template_syntax(doc, (*path, n), item)
+    elif isinstance(value, str) and (found := _TEMPLATE_SYNTAX.search(value)):
+        doc.problem(
+            path,
+            f"'{found.group()}' would reach readers as written: merge fields such as "
+            "{{ name }} are not supported yet; write the text out",
+        )
 
 
 def _check_unsubscribe_https(doc: MarkedYaml, data: dict[str, object]) -> None:

@@ -34,12 +34,13 @@ def volume_label(volume: int | str) -> str:
     return text
 
 
-def people_text(contacts: list[Contact]) -> str:
-    """'Ms. A (a@x), B and C (c@x)' for the text part."""
-    names = [
-        " ".join(filter(None, [c.title, c.name])) + (f" ({c.email})" if c.email else "")
-        for c in contacts
-    ]
+def people_text(contacts: list[Contact], via: str | None = None) -> str:
+    """'Ms. A, Role (a@x), B (via n@x) and C (c@x)' for the text part, as the HTML macro says."""
+    names = []
+    for c in contacts:
+        name = " ".join(filter(None, [c.title, c.name])) + (f", {c.role}" if c.role else "")
+        reach = c.email or (f"via {via}" if via else None)
+        names.append(name + (f" ({reach})" if reach else ""))
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 

@@ -19,7 +19,29 @@ ANCHOR_CHARS = 60  # anchors are whole words up to this long
 LONG_SENTENCE_CHARS = 480  # a first sentence up to this long is kept whole in a teaser
 # Words a cut sentence should not end on.
 _WEAK_LAST_WORDS = frozenset(
-    "a an and as at by for from in into of on or the to with which who that its their".split()
+    [
+        "a",
+        "an",
+        "and",
+        "as",
+        "at",
+        "by",
+        "for",
+        "from",
+        "in",
+        "into",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "with",
+        "which",
+        "who",
+        "that",
+        "its",
+        "their",
+    ]
 )
 
 
@@ -61,6 +83,11 @@ class IssueView:
     intro_html: Markup | None
     groups: list[PillarGroup]
     footer_contacts: list[Contact]
+
+    @property
+    def contact_address(self) -> str:
+        """Where readers reach a contact who has no address of their own: reply-to, else from."""
+        return (self.newsletter.reply_to or self.newsletter.from_).email
 
     @property
     def sections(self) -> list[SectionView]:
