@@ -70,3 +70,52 @@ def offline_page(browser: Browser, viewport: ViewportSize = VIEWPORT) -> Iterato
     finally:
         context.close()
     assert not errors, f"script errors in the page: {errors}"
+
+
+# Every element with text of its own, its colour against the first opaque background behind it
+# (walking up the tree), and the WCAG 2 ratio it needs: 3 for large text, else 4.5.
+CONTRAST_SCRIPT = """
+() => {
+  const parse = (c) => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const [r, g, b, a] = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+    return {r, g, b, a: a === undefined ? 1 : a};
+  };
+  const lum = ({r, g, b}) => {
+    const f = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let node = el; node && node.nodeType === 1; node = node.parentElement) {
+      const bg = parse(getComputedStyle(node).backgroundColor);
+      if (bg && bg.a > 0.5) return bg;
+    }
+    return parse(getComputedStyle(document.body).backgroundColor) || {r: 255, g: 255, b: 255, a: 1};
+  };
+  const found = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const own = [...el.childNodes].filter((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own.length) continue;
+    const style = getComputedStyle(el);
+    const box = el.getBoundingClientRect();
+    if (style.display === 'none' || style.visibility === 'hidden' || box.width === 0
+        || box.height === 0 || parseFloat(style.fontSize) <= 1 || el.closest('[aria-hidden="true"]')) continue;
+    const fg = parse(style.color), bg = background(el);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight, 10) >= 700;
+    const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    found.push({text: own.map((n) => n.textContent.trim()).join(' ').slice(0, 60),
+                tag: el.tagName.toLowerCase(), color: style.color,
+                background: `rgb(${bg.r}, ${bg.g}, ${bg.b})`, ratio: Math.round(ratio * 100) / 100,
+                needed});
+  }
+  return found;
+}
+"""
+
+
+def text_contrasts(page: Page) -> list[dict[str, object]]:
+    """The WCAG contrast of every visible text element of the page, as a reader sees it."""
+    return list(page.evaluate(CONTRAST_SCRIPT))
