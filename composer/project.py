@@ -42,25 +42,31 @@ class Project:
         return path
 
 
-def find_root(start: Path | None = None) -> Path:
-    """The nearest folder from `start` upward that holds newsletter.yaml."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / NEWSLETTER_FILE).is_file():
-            return folder
+def find_root(start: Path | None = None, near: Path | None = None) -> Path:
+    """The nearest folder holding newsletter.yaml, upward from `start` (the working folder),
+    else upward from the file `near` (so `compose build ~/news/issues/vol-37.yaml` works from
+    anywhere)."""
+    origins = [(start or Path.cwd()).resolve()]
+    if near is not None:
+        origins.append(near.resolve().parent)
+    for here in origins:
+        for folder in (here, *here.parents):
+            if (folder / NEWSLETTER_FILE).is_file():
+                return folder
+    beside = f" nor above {display_path(near)}" if near is not None else ""
     raise UsageError(
-        f"no {NEWSLETTER_FILE} in {here} or any folder above it; "
+        f"no {NEWSLETTER_FILE} in {origins[0]} or any folder above it{beside}; "
         "run inside a newsletter project or pass --project DIR"
     )
 
 
-def load_project(root: Path | None = None) -> Project:
-    """Load the project at `root` (or the nearest one upward from the working folder)."""
+def load_project(root: Path | None = None, near: Path | None = None) -> Project:
+    """Load the project at `root`, else the nearest one upward (see find_root)."""
     if root is not None and not (root / NEWSLETTER_FILE).is_file():
         raise UsageError(
             f"{root}: no {NEWSLETTER_FILE} here (--project must name a project folder)"
         )
-    folder = root.resolve() if root is not None else find_root()
+    folder = root.resolve() if root is not None else find_root(near=near)
     config = folder / NEWSLETTER_FILE
     newsletter = load_newsletter(config, display_path(config))
     return Project(folder, newsletter)

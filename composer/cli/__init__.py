@@ -57,13 +57,25 @@ class App:
     traceback: bool = False
     _project: Project | None = field(default=None, repr=False)
 
-    def project(self) -> Project:
-        """The project, loaded (and its newsletter.yaml validated) on first use."""
+    def project(self, near: Path | None = None) -> Project:
+        """The project, loaded (and its newsletter.yaml validated) on first use.
+
+        Without --project it is the nearest one upward from the working folder, else upward
+        from `near`, the file the command was given.
+        """
         if self._project is None:
             from composer.project import load_project
 
-            self._project = load_project(self.project_dir)
+            self._project = load_project(self.project_dir, near=near)
         return self._project
+
+    def root(self, near: Path | None = None) -> Path:
+        """The project folder, found as project() finds it, without validating newsletter.yaml."""
+        if self.project_dir is not None:
+            return self.project_dir.resolve()
+        from composer.project import find_root
+
+        return find_root(near=near)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

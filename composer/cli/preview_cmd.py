@@ -10,7 +10,7 @@ import click
 
 from composer.cli import App
 from composer.cli.options import ISSUE_FILE, mode_option
-from composer.errors import EXIT_INVALID, ComposeError, InvalidInput
+from composer.errors import EXIT_INVALID, ComposeError
 from composer.modes import Mode
 
 if TYPE_CHECKING:
@@ -18,16 +18,6 @@ if TYPE_CHECKING:
 
 DEFAULT_PORT = 8000
 _COLOURS = {"ok": "green", "info": "blue", "warning": "yellow"}
-
-
-def _project_root(app: App) -> Path:
-    """The project folder; a newsletter.yaml with errors still previews (the page shows them)."""
-    try:
-        return app.project().root
-    except InvalidInput:
-        from composer.project import find_root
-
-        return (app.project_dir or find_root()).resolve()
 
 
 @click.command()
@@ -52,7 +42,7 @@ def preview(app: App, file: Path, port: int | None, no_open: bool, mode: Mode) -
         raise ComposeError("no such issue file", display_path(file))  # exit 1, as in build
     if not app.traceback:  # a bug in a rebuild shows as one line in the page and terminal
         logging.getLogger("composer.web.preview").addHandler(logging.NullHandler())
-    root = _project_root(app)
+    root = app.root(near=file)  # an invalid newsletter.yaml still previews: the page says why
     try:
         preview = open_preview(
             root,
@@ -99,7 +89,7 @@ def check(app: App, file: Path, mode: Mode) -> int:
     """Build FILE in memory and print every check; exit 1 if any warns (for CI)."""
     from composer.build import build_issue
 
-    built = build_issue(app.project(), file, mode)
+    built = build_issue(app.project(near=file), file, mode)
     checks = built.checks
     width = max(len(c.code) for c in checks)
     for item in checks:
