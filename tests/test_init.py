@@ -15,7 +15,7 @@ from composer.build import build_issue
 from composer.issue.load import load_issue
 from composer.project import load_project
 from composer.starter import SAMPLE_ISSUE, create_project, default_name, starter_files
-from tests.conftest import run_in_process
+from tests.conftest import REPO, run_in_process
 
 STARTER_FILES = {
     ".gitignore",
@@ -238,3 +238,33 @@ def test_project_option_does_not_apply(tmp_path: Path, capsys: pytest.CaptureFix
 )
 def test_default_name_comes_from_the_folder(tmp_path: Path, folder: str, name: str) -> None:
     assert default_name(tmp_path / folder) == name
+
+
+def test_this_repository_keeps_new_subscriber_lists_out_of_git() -> None:
+    """Only the two fictional sample files are tracked; any real list added here is ignored."""
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(
+        [
+            "git",
+            "check-ignore",
+            "--no-index",
+            "subscribers/ministry.csv",
+            "subscribers/consent.csv",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ignored.stdout.split() == ["subscribers/ministry.csv", "subscribers/consent.csv"]
+    tracked = subprocess.run(
+        ["git", "ls-files", "subscribers"], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    for name in tracked.stdout.split():
+        if name.endswith(".csv"):
+            text = (REPO / name).read_text(encoding="utf-8")
+            domains = {
+                line.split(",")[0].rpartition("@")[2].lower() for line in text.splitlines()[1:]
+            }
+            assert all(d.endswith(("example.org", "example.com")) for d in domains), name
