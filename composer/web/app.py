@@ -5,24 +5,20 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import (
-    FileResponse,
-    HTMLResponse,
-    PlainTextResponse,
-    RedirectResponse,
-    Response,
-)
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from composer.project import Project
-from composer.web.archive import atom_feed, find_issue, find_issues
+from composer.web.archive import Archive, ArchivedIssue, atom_feed
 from composer.web.pages import render_page
 from composer.web.unsubscribe import (
     MAX_BODY_BYTES,
@@ -35,6 +31,9 @@ from composer.web.unsubscribe import (
 ACCESS_LOGGER = "composer.web.access"
 _TOKEN_IN_PATH = re.compile(r"(/unsubscribe/)([^/]+)")
 _ADDRESS_IN_PATH = re.compile(r"[^/\s@]+@[^/\s@]+")
+HTML = "text/html; charset=utf-8"
+ATOM = "application/atom+xml; charset=utf-8"
+ARCHIVE_HEADERS = {"Cache-Control": "public, max-age=300"}
 
 
 def create_app(project: Project, build_dir: Path, secret: bytes | None = None) -> Starlette:
@@ -50,17 +49,28 @@ def create_app(project: Project, build_dir: Path, secret: bytes | None = None) -
         Route("/", archive.index, methods=["GET"]),
         Route("/feed.xml", archive.feed, methods=["GET"]),
     ]
-    # The same handlers under any prefix, so a proxy can forward unsubscribe_url's path as is.
+    # The same handlers under any prefix, so a proxy can forward unsubscribe_url's path as is,
+    # and with a trailing slash too: answered in place, since a POST is never redirected.
     for path in ("/unsubscribe/{token}", "/{prefix:path}/unsubscribe/{token}"):
-        routes += [
-            Route(path, unsubscribe.confirm, methods=["GET"]),
-            Route(path, unsubscribe.unsubscribe, methods=["POST"], max_body_size=MAX_BODY_BYTES),
-        ]
+        for variant in (path, f"{path}/"):
+            routes += [
+                Route(variant, unsubscribe.confirm, methods=["GET"]),
+                Route(
+                    variant,
+                    unsubscribe.unsubscribe,
+                    methods=["POST"],
+                    max_body_size=MAX_BODY_BYTES,
+                ),
+            ]
     routes += [
         Route("/{slug}/", archive.issue, methods=["GET"]),
         Route("/{slug}", archive.add_slash, methods=["GET"]),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(RequestLog)])
+    app = Starlette(routes=routes, middleware=[Middleware(RequestLog)])
+    # Starlette would answer an unmatched path with a redirect to an absolute URL built from the
+    # Host header (for a POST too); here a path matches a route as it is, or it is a 404.
+    app.router.redirect_slashes = False
+    return app
 
 
 async def healthz(request: Request) -> Response:
@@ -69,55 +79,56 @@ async def healthz(request: Request) -> Response:
 
 
 class ArchiveEndpoints:
-    """The index, feed and issue pages, read from the build folder on every request."""
+    """The index, feed and issue pages; the index and feed made once per change of the build."""
 
     def __init__(self, project: Project, build_dir: Path) -> None:
         self._newsletter = project.newsletter
-        self._build_dir = build_dir
-
-    async def index(self, request: Request) -> Response:
-        """The list of built issues, newest first, with relative links (works under any prefix)."""
-        page = render_page(
-            "archive-index.html",
-            newsletter=self._newsletter.name,
-            language=self._newsletter.language,
-            robots="index, follow",
-            issues=find_issues(self._build_dir),
-        )
-        return HTMLResponse(page, headers={"Cache-Control": "public, max-age=300"})
-
-    async def feed(self, request: Request) -> Response:
-        """The Atom feed of built issues, with absolute links under archive_url."""
-        body = atom_feed(self._newsletter, find_issues(self._build_dir))
-        return Response(
-            body,
-            media_type="application/atom+xml; charset=utf-8",
-            headers={"Cache-Control": "public, max-age=300"},
-        )
-
-    async def issue(self, request: Request) -> Response:
-        """One issue's web version, exactly as `compose build` wrote it."""
-        found = find_issue(self._build_dir, request.path_params["slug"])
-        if found is None:
-            return self._not_found()
-        return FileResponse(found.web_file, media_type="text/html; charset=utf-8")
-
-    async def add_slash(self, request: Request) -> Response:
-        """`/<slug>` to `/<slug>/`, relative so it stays under a proxy's prefix."""
-        slug = request.path_params["slug"]
-        if find_issue(self._build_dir, slug) is None:
-            return self._not_found()
-        return RedirectResponse(f"{slug}/", status_code=308)
-
-    def _not_found(self) -> Response:
-        page = render_page(
+        self._archive = Archive(build_dir)
+        self._not_found_page = render_page(
             "error.html",
             newsletter=self._newsletter.name,
             language=self._newsletter.language,
             heading="Not found",
             message="There is no issue at this address.",
+        ).encode("utf-8")
+
+    async def index(self, request: Request) -> Response:
+        """The list of built issues, newest first, with relative links (works under any prefix)."""
+        page = self._archive.snapshot().derived("index", self._index_page)
+        return Response(page, media_type=HTML, headers=ARCHIVE_HEADERS)
+
+    async def feed(self, request: Request) -> Response:
+        """The Atom feed of built issues, with absolute links under archive_url."""
+        body = self._archive.snapshot().derived("feed", partial(atom_feed, self._newsletter))
+        return Response(body, media_type=ATOM, headers=ARCHIVE_HEADERS)
+
+    async def issue(self, request: Request) -> Response:
+        """One issue's web version, exactly as `compose build` wrote it."""
+        page = self._archive.web_version(request.path_params["slug"])
+        if page is None:
+            return self._not_found()
+        return Response(page.body, media_type=HTML, headers=page.headers)
+
+    async def add_slash(self, request: Request) -> Response:
+        """`/<slug>` to `/<slug>/`, relative so it stays under a proxy's prefix."""
+        slug = request.path_params["slug"]
+        if self._archive.issue(slug) is None:
+            return self._not_found()
+        return RedirectResponse(f"{slug}/", status_code=308)
+
+    def _index_page(self, issues: Sequence[ArchivedIssue]) -> bytes:
+        return render_page(
+            "archive-index.html",
+            newsletter=self._newsletter.name,
+            language=self._newsletter.language,
+            robots="index, follow",
+            issues=issues,
+        ).encode("utf-8")
+
+    def _not_found(self) -> Response:
+        return Response(
+            self._not_found_page, status_code=404, media_type=HTML, headers=PAGE_HEADERS
         )
-        return HTMLResponse(page, status_code=404, headers=PAGE_HEADERS)
 
 
 def loggable_path(path: str) -> str:
