@@ -91,9 +91,7 @@ def run_ours(project: Path, port: int, pipelining: bool) -> float:
 
 
 def _with(settings, **changes):  # -> Settings
-    from dataclasses import replace
-
-    return replace(settings, **changes)
+    return settings.model_copy(update=changes)
 
 
 def bench_smtp(messages: int, repeat: int) -> None:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from composer.atomic import AtomicFile, write_atomically, write_bytes_atomically
 from composer.audience import records
-from composer.atomic import AtomicFile, write_atomically
 from composer.audience.records import open_table
 from composer.errors import InvalidInput
 
@@ -134,3 +134,14 @@ def test_a_discarded_atomic_write_changes_nothing(tmp_path: Path) -> None:
         out.discard()
     assert path.read_text(encoding="utf-8") == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["list.csv"]
+
+
+def test_an_exclusive_atomic_write_never_replaces_what_is_there(tmp_path: Path) -> None:
+    path = tmp_path / "secret"
+    assert write_bytes_atomically(path, b"first\n", mode=0o600, exclusive=True)
+    assert not write_bytes_atomically(path, b"second\n", mode=0o600, exclusive=True)
+    assert path.read_bytes() == b"first\n"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret"]
+    assert write_bytes_atomically(path, b"third\n")  # not exclusive: replaces, keeps the mode
+    assert path.read_bytes() == b"third\n" and path.stat().st_mode & 0o777 == 0o600

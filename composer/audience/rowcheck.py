@@ -97,13 +97,13 @@ class CellJudge:
 
     def subscribed(self, cell: str) -> bool | None:
         """True for subscribed (or empty), False for unsubscribed, None for anything else."""
-        verdict = self._statuses.get(cell, "")
-        if verdict == "":
-            word = cell.strip().lower()
-            verdict = True if word in ("", SUBSCRIBED) else False if word == UNSUBSCRIBED else None
-            if len(self._statuses) < CACHE_LIMIT:
-                self._statuses[cell] = verdict
-        return verdict  # type: ignore[return-value]
+        if cell in self._statuses:
+            return self._statuses[cell]
+        word = cell.strip().lower()
+        verdict = True if word in ("", SUBSCRIBED) else False if word == UNSUBSCRIBED else None
+        if len(self._statuses) < CACHE_LIMIT:
+            self._statuses[cell] = verdict
+        return verdict
 
 
 def status_problem(cell: str) -> str:
@@ -145,9 +145,11 @@ class Verdicts:
         messages = []
         if ii is not None and (why := judge.interests_problem(row[ii])):
             messages.append(why)
-        subscribed = True if si is None else judge.subscribed(row[si])
-        if subscribed is None:
-            messages.append(status_problem(row[si]))  # type: ignore[index]
+        subscribed: bool | None = True
+        if si is not None:
+            subscribed = judge.subscribed(row[si])
+            if subscribed is None:
+                messages.append(status_problem(row[si]))
         if messages:
             code = INVALID
         elif not matches(self._tests, row):

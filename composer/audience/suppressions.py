@@ -18,6 +18,11 @@ LOCK_FILE = "suppressions.lock"
 LOCK_TIMEOUT_SECONDS = 60
 
 
+def utc_today() -> str:
+    """Today's date in UTC, ISO 8601: the date every suppression is stamped with."""
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
 def suppressions_path(project: Project) -> Path:
     """Where the project's suppression list lives."""
     return project.subscribers_dir / SUPPRESSIONS_FILE
@@ -29,11 +34,11 @@ def suppression_rows(project: Project) -> Iterator[tuple[str, str, str]]:
     if not path.is_file():
         return
     with open_table(path, display_path(path)) as table:
-        ei, ri, di = table.index("email"), table.index("reason"), table.index("date")
+        ei, ri, di = table.position("email"), table.index("reason"), table.index("date")
         for _, row in table.rows():
             if not row:
                 continue
-            email = row[ei].strip()  # type: ignore[index]
+            email = row[ei].strip()
             if email:
                 reason = row[ri].strip() if ri is not None else ""
                 date = row[di].strip() if di is not None else ""
@@ -68,7 +73,7 @@ def add_suppressions(project: Project, entries: Iterable[tuple[str, str, str]]) 
             key = address_key(email)
             if key not in present:
                 present.add(key)
-                fresh.append((email, reason, date or dt.date.today().isoformat()))
+                fresh.append((email, reason, date or utc_today()))
         if not fresh:
             return 0
         old = ""

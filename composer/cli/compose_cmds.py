@@ -10,6 +10,7 @@ import click
 from composer.cli import App
 from composer.cli.options import ISSUE_FILE, mode_option
 from composer.errors import EXIT_INVALID, InvalidInput, Problem
+from composer.modes import Mode
 
 
 @click.command()
@@ -48,14 +49,14 @@ def validate(app: App, files: tuple[Path, ...]) -> int:
 @mode_option
 @click.option("--strict", is_flag=True, help="Exit 1 when any check warns (for CI).")
 @click.pass_obj
-def build(app: App, file: Path, out_dir: Path | None, mode: str, strict: bool) -> int:
+def build(app: App, file: Path, out_dir: Path | None, mode: Mode, strict: bool) -> int:
     """Render one issue into OUT/<slug>/: email.html, email.txt, web.html, message.eml."""
     from composer.build import build_issue, write_build
     from composer.cli.summary import print_build_summary
     from composer.delivery.message import sample_message
 
     project = app.project()
-    built = build_issue(project, file, mode)  # type: ignore[arg-type]
+    built = build_issue(project, file, mode)
     target = write_build(
         built, out_dir or project.root / "build", sample_message(built, project.newsletter)
     )

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from composer.cli import App
 from composer.cli.options import ISSUE_FILE, mode_option
 from composer.errors import Interrupted, SendIncomplete, SendRefused
+from composer.modes import Mode
+
+if TYPE_CHECKING:
+    from composer.delivery.plan import SendPlan
 
 
 def _interactive() -> bool:
@@ -45,7 +50,7 @@ def send(
     list_name: str | None,
     segment: str | None,
     transport: str | None,
-    mode: str,
+    mode: Mode,
     dry_run: bool,
     tests: tuple[str, ...],
     yes: bool,
@@ -58,7 +63,7 @@ def send(
     from composer.delivery.runner import run_send, send_tests
 
     plan = plan_send(
-        app.project(), file, list_name, segment, transport=transport, mode=mode,  # type: ignore[arg-type]
+        app.project(), file, list_name, segment, transport=transport, mode=mode,
         skip_invalid=skip_invalid, test_only=bool(tests),
     )  # fmt: skip
     for warning in plan.built.warnings:
@@ -96,17 +101,17 @@ def send(
         )
 
 
-def _describe(plan, tests: tuple[str, ...]) -> None:  # plan: composer.delivery.plan.SendPlan
+def _describe(plan: SendPlan, tests: tuple[str, ...]) -> None:
     built = plan.built
     click.echo(f"issue:      {built.source} ({built.mode} mode)")
     click.echo(f"subject:    {built.subject}")
-    if tests:
+    selection = plan.selection  # None for a test send
+    if selection is None:
         click.echo(f"test to:    {', '.join(tests)} (list {plan.list_name}; nothing is recorded)")
     else:
         click.echo(
             f"list:       {plan.list_name}" + (f", segment {plan.segment}" if plan.segment else "")
         )
-        selection = plan.selection
         click.echo(
             f"recipients: {plan.recipients} ({plan.already_sent} already sent, {plan.pending} to go; "
             f"{selection.suppressed} suppressed, {selection.unsubscribed} unsubscribed)"

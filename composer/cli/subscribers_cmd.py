@@ -86,7 +86,7 @@ def list_(app: App, list_name: str, segment: str | None, fmt: str | None) -> Non
 
     selection = select(app.project(), list_name, segment, skip_invalid=True)
     _warn(selection.problems, selection.list_name)
-    recipients = selection.recipients or []
+    recipients = selection.recipients or ()
     extra = [c for c in selection.columns if c not in ("email", "name")]
     if (fmt or ("table" if sys.stdout.isatty() else "csv")) == "csv":
         from composer.audience.records import CsvLines

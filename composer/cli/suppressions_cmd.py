@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 
 import click
+
+from composer.cli import App
 
 
 @click.group()
@@ -15,7 +16,7 @@ def suppressions() -> None:
 
 @suppressions.command()
 @click.pass_obj
-def sync(app: object) -> None:
+def sync(app: App) -> None:
     """Pull global and group unsubscribes, bounces and spam reports from SendGrid.
 
     Needs SENDGRID_API_KEY in the environment; COMPOSE_SENDGRID_HOST overrides the API host.
@@ -24,7 +25,7 @@ def sync(app: object) -> None:
     """
     from composer.delivery.transports.sendgrid_sync import sync_suppressions
 
-    project = app.project()  # type: ignore[attr-defined]
+    project = app.project()
     report = sync_suppressions(project)
     for source in report.sources:
         click.echo(f"{source.source}: {source.fetched}")
@@ -40,11 +41,11 @@ def sync(app: object) -> None:
 @click.argument("email")
 @click.option("--reason", default="added by hand", show_default=True, help="Why (free text).")
 @click.pass_obj
-def add(app: object, email: str, reason: str) -> None:
+def add(app: App, email: str, reason: str) -> None:
     """Suppress EMAIL from every list from now on."""
     from email_validator import EmailNotValidError, validate_email
 
-    from composer.audience.suppressions import add_suppressions
+    from composer.audience.suppressions import add_suppressions, utc_today
 
     try:
         address = validate_email(email, check_deliverability=False).normalized
@@ -52,19 +53,18 @@ def add(app: object, email: str, reason: str) -> None:
         raise click.BadParameter(str(exc), param_hint="EMAIL") from None
     if not reason.strip() or any(ch in reason for ch in "\r\n"):
         raise click.BadParameter("must be one non-empty line", param_hint="--reason")
-    project = app.project()  # type: ignore[attr-defined]
-    today = dt.datetime.now(dt.UTC).date().isoformat()
-    added = add_suppressions(project, [(address, reason.strip(), today)])
+    project = app.project()
+    added = add_suppressions(project, [(address, reason.strip(), utc_today())])
     click.echo(f"suppressed {address}" if added else f"{address} was already suppressed")
 
 
 @suppressions.command(name="list")
 @click.pass_obj
-def list_(app: object) -> None:
+def list_(app: App) -> None:
     """Print every suppressed address with its reason and date (tab-separated when piped)."""
     from composer.audience.suppressions import suppression_rows
 
-    project = app.project()  # type: ignore[attr-defined]
+    project = app.project()
     rows = list(suppression_rows(project))
     if sys.stdout.isatty():
         from rich.console import Console

@@ -9,10 +9,11 @@ import html
 import re
 import secrets
 import time
-from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Protocol
+
+from composer.render import UNSUBSCRIBE_PLACEHOLDER
 
 if TYPE_CHECKING:
     from composer.issue.model import Newsletter
@@ -29,33 +30,24 @@ _URL = re.compile(r"^[!#-;=?-~]+$")  # printable ASCII without space, quote, < o
 _LIST_LABEL = re.compile(r"[^a-z0-9-]+")
 _SPECIALS = re.compile(r"[][\\()<>@,:;\".]")  # RFC 5322 specials: a phrase with one is quoted
 _WORD_BYTES = 45  # base64 of 45 bytes is 60 characters: each encoded-word stays within 75
-# Values a placeholder may grow to, to decide whether a part stays within MAX_LINE as 8bit.
+# What the unsubscribe URL may grow to, to decide whether a part stays within MAX_LINE as 8bit.
 _MAX_TOKEN_CHARS = 460
-_MAX_NAME_BYTES = MAX_NAME_CHARS * 4 * 2
 
 
 class BuiltLike(Protocol):
-    """What a message needs from composer.build.BuiltIssue."""
+    """What a message needs from composer.build.BuiltIssue (read-only, as a frozen dataclass is)."""
 
-    slug: str
-    subject: str
-    email_html: str
-    email_txt: str
+    @property
+    def slug(self) -> str: ...
 
+    @property
+    def subject(self) -> str: ...
 
-@dataclass(frozen=True)
-class Placeholders:
-    """The literal markers the build leaves where per-recipient values go."""
+    @property
+    def email_html(self) -> str: ...
 
-    unsubscribe: str
-    name: str | None = None
-
-    @classmethod
-    def from_build(cls) -> Placeholders:
-        """The markers composer.build defines (a name marker only if the theme offers one)."""
-        from composer import build
-
-        return cls(build.UNSUBSCRIBE_PLACEHOLDER, getattr(build, "NAME_PLACEHOLDER", None))
+    @property
+    def email_txt(self) -> str: ...
 
 
 def clean_name(name: str | None) -> str:
@@ -189,11 +181,9 @@ class _Part:
             position = match.end()
         pieces.append(text[position:])
         self.kinds = kinds
-        fits = self._fits(text, pattern, slots, max_value)
-        names = any(kind.startswith("name") for kind in kinds)  # names may be non-ASCII
-        if not fits:
+        if not self._fits(text, pattern, slots, max_value):
             self.encoding = "quoted-printable"
-        elif text.isascii() and not names:
+        elif text.isascii():
             self.encoding = "7bit"
         else:
             self.encoding = "quoted-printable" if seven_bit else "8bit"
@@ -245,13 +235,13 @@ class MessageTemplate:
         built: BuiltLike,
         newsletter: Newsletter,
         list_name: str,
-        placeholders: Placeholders | None = None,
         *,
+        unsubscribe_marker: str = UNSUBSCRIBE_PLACEHOLDER,
         seven_bit: bool = False,
     ) -> None:
         self.newsletter = newsletter
         self.list_name = list_name
-        self.placeholders = placeholders or Placeholders.from_build()
+        self.unsubscribe_marker = unsubscribe_marker
         self.subject = built.subject
         self.text = built.email_txt
         self.html = built.email_html
@@ -261,12 +251,8 @@ class MessageTemplate:
         self.list_id = list_id(newsletter, list_name)
         url_room = len(html.escape(newsletter.unsubscribe_base)) + _MAX_TOKEN_CHARS
         room = {"url_text": url_room, "url_html": url_room}
-        text_slots = {self.placeholders.unsubscribe: "url_text"}
-        html_slots = {self.placeholders.unsubscribe: "url_html"}
-        if self.placeholders.name:
-            text_slots[self.placeholders.name] = "name_text"
-            html_slots[self.placeholders.name] = "name_html"
-            room.update(name_text=_MAX_NAME_BYTES, name_html=_MAX_NAME_BYTES)
+        text_slots = {unsubscribe_marker: "url_text"}
+        html_slots = {unsubscribe_marker: "url_html"}
         self._built = built
         self._text = _Part(self.text, text_slots, room, seven_bit)
         self._html = _Part(reflow_html(self.html), html_slots, room, seven_bit)
@@ -282,7 +268,11 @@ class MessageTemplate:
         if not self.eight_bit:
             return self
         return MessageTemplate(
-            self._built, self.newsletter, self.list_name, self.placeholders, seven_bit=True
+            self._built,
+            self.newsletter,
+            self.list_name,
+            unsubscribe_marker=self.unsubscribe_marker,
+            seven_bit=True,
         )
 
     def _pick_boundary(self) -> str:
@@ -363,12 +353,7 @@ class MessageTemplate:
         url = check_url(unsubscribe_url)
         if token is None and self.mailto:
             token = url.rsplit("/", 1)[-1]
-        values = {
-            "url_text": url,
-            "url_html": html.escape(url, quote=True),
-            "name_text": name,
-            "name_html": html.escape(name, quote=True),
-        }
+        values = {"url_text": url, "url_html": html.escape(url, quote=True)}
         out = [
             self._head,
             b"To: " + format_mailbox(name, recipient_email).encode("utf-8") + CRLF,

@@ -147,8 +147,10 @@ class _Run:
                 # Record this batch and mark the next in one transaction when the next may go
                 # now; never hold an outcome back while waiting for work or for the rate cap.
                 following = self._take(wait=False)
-                ready = bool(following) and self.limiter.try_acquire(len(following))  # type: ignore[arg-type]
-                keys = [e.key for e in following] if ready else ()  # type: ignore[union-attr]
+                keys: list[str] = []
+                if following and self.limiter.try_acquire(len(following)):
+                    keys = [e.key for e in following]
+                ready = bool(keys)
                 self.log.record(plan.issue, plan.list_name, outcomes, keys)
                 self._count(outcomes)
                 if following is _EMPTY:

@@ -1,14 +1,14 @@
-"""Unsubscribe tokens: opaque, unforgeable, deterministic, URL-safe, standard library only.
+"""Unsubscribe tokens: opaque, unforgeable, deterministic, URL-safe.
 
-A token is a deterministic authenticated encryption (SIV-style) of "list NUL address":
+A token is AES-SIV (RFC 5297, deterministic authenticated encryption) of "list NUL address":
 
-    tag        = HMAC-SHA256(k_mac, payload)[:16]
-    keystream  = HMAC-SHA256(k_enc, tag || counter) for counter = 0, 1, ...
-    ciphertext = payload XOR keystream
-    token      = base64url(VERSION || tag || ciphertext), unpadded
+    key    = HKDF-SHA256(secret, info="composer unsubscribe token v2"), 64 bytes (AES-256-SIV)
+    token  = base64url(0x02 || AES-SIV(key, payload, associated data = [0x02])), unpadded
 
-The synthetic IV (the tag) makes the same (list, address) always give the same token, so a
-re-sent message carries the same link; nobody without the secret can read or mint one.
+The synthetic IV makes the same (list, address) always give the same token, so a re-sent
+message carries the same link; nobody without the secret can read or mint one. Tokens of
+version 0x01 (an HMAC keystream SIV of earlier releases) are still in inboxes: they are read,
+never made (see `_read_legacy_v1`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from composer.atomic import write_bytes_atomically
 from composer.audience.records import address_key
 from composer.errors import ComposeError
 
@@ -31,8 +37,9 @@ if TYPE_CHECKING:
 
 SECRET_ENV = "COMPOSE_SECRET"
 SECRET_FILE = "secret"
-_VERSION = b"\x01"
-_TAG_BYTES = 16
+VERSION = 0x02
+_LEGACY_VERSION = 0x01
+_TAG_BYTES = 16  # the synthetic IV, in both versions
 _SEPARATOR = b"\x00"
 _MAX_TOKEN_CHARS = 1024
 
@@ -53,15 +60,9 @@ def load_secret(project: Project) -> bytes:
 def _read_or_create(path: Path) -> bytes:
     """Read the secret, or create it atomically: readers never see a half-written file."""
     if not path.exists():
-        staging = path.with_name(f".{path.name}.{os.getpid()}")
-        staging.write_bytes(secrets.token_hex(32).encode("ascii") + b"\n")
-        staging.chmod(0o600)
-        try:
-            os.link(staging, path)  # fails if another process created it first: theirs wins
-        except FileExistsError:
-            pass
-        finally:
-            staging.unlink()
+        fresh = secrets.token_hex(32).encode("ascii") + b"\n"
+        # Exclusive: when another process created it first, theirs wins and is read below.
+        write_bytes_atomically(path, fresh, mode=0o600, exclusive=True)
     value = path.read_bytes().strip()
     if not value:
         raise ComposeError("the token secret file is empty; delete it to generate a new one", path)
@@ -69,21 +70,13 @@ def _read_or_create(path: Path) -> bytes:
 
 
 @functools.lru_cache(maxsize=8)
-def _keys(secret: bytes) -> tuple[bytes, bytes]:
+def _cipher(secret: bytes) -> AESSIV:
     if not secret:
         raise ValueError("the token secret must not be empty")
-    mac = hmac.digest(secret, b"composer unsubscribe token: mac", "sha256")
-    enc = hmac.digest(secret, b"composer unsubscribe token: enc", "sha256")
-    return mac, enc
-
-
-def _keystream_xor(k_enc: bytes, tag: bytes, data: bytes) -> bytes:
-    stream = b"".join(
-        hmac.digest(k_enc, tag + counter.to_bytes(4, "big"), "sha256")
-        for counter in range((len(data) + 31) // 32)
-    )
-    mixed = int.from_bytes(data, "big") ^ int.from_bytes(stream[: len(data)], "big")
-    return mixed.to_bytes(len(data), "big")
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=64, salt=None, info=b"composer unsubscribe token v2"
+    ).derive(secret)
+    return AESSIV(key)
 
 
 def _encode(text: str) -> bytes:
@@ -92,19 +85,19 @@ def _encode(text: str) -> bytes:
 
 def make_token(secret: bytes, list_name: str, email: str) -> str:
     """An opaque, URL-safe token naming (list, address); the same inputs give the same token."""
-    k_mac, k_enc = _keys(secret)
+    cipher = _cipher(secret)
     if "\x00" in list_name or "\x00" in email:
         raise ValueError("list name and address must not contain NUL")
     # surrogatepass: list names come from file names, which may hold undecodable bytes.
     payload = _encode(list_name) + _SEPARATOR + _encode(address_key(email))
-    tag = hmac.digest(k_mac, payload, "sha256")[:_TAG_BYTES]
-    raw = _VERSION + tag + _keystream_xor(k_enc, tag, payload)
+    version = bytes([VERSION])
+    raw = version + cipher.encrypt(payload, [version])
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def read_token(secret: bytes, token: str) -> tuple[str, str]:
     """The (list name, address) a token names; raises InvalidToken unless it is authentic."""
-    k_mac, k_enc = _keys(secret)
+    cipher = _cipher(secret)
     if not token or len(token) > _MAX_TOKEN_CHARS:
         raise InvalidToken("unsubscribe token has the wrong length")
     try:
@@ -113,13 +106,17 @@ def read_token(secret: bytes, token: str) -> tuple[str, str]:
         raise InvalidToken("unsubscribe token is not valid base64url") from None
     if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
         raise InvalidToken("unsubscribe token is not in canonical form")
-    if len(raw) < 1 + _TAG_BYTES + 2 or raw[:1] != _VERSION:
+    if len(raw) < 1 + _TAG_BYTES + 2:
         raise InvalidToken("unsubscribe token is malformed")
-    tag, ciphertext = raw[1 : 1 + _TAG_BYTES], raw[1 + _TAG_BYTES :]
-    payload = _keystream_xor(k_enc, tag, ciphertext)
-    expected = hmac.digest(k_mac, payload, "sha256")[:_TAG_BYTES]
-    if not hmac.compare_digest(tag, expected):
-        raise InvalidToken("unsubscribe token is not authentic")
+    if raw[0] == VERSION:
+        try:
+            payload = cipher.decrypt(raw[1:], [raw[:1]])
+        except InvalidTag:
+            raise InvalidToken("unsubscribe token is not authentic") from None
+    elif raw[0] == _LEGACY_VERSION:
+        payload = _read_legacy_v1(secret, raw[1:])
+    else:
+        raise InvalidToken("unsubscribe token is malformed")
     list_bytes, _, email_bytes = payload.partition(_SEPARATOR)
     try:
         return list_bytes.decode("utf-8", "surrogatepass"), email_bytes.decode(
@@ -132,3 +129,30 @@ def read_token(secret: bytes, token: str) -> tuple[str, str]:
 def unsubscribe_url(newsletter: Newsletter, token: str) -> str:
     """The personal one-click unsubscribe URL for a token."""
     return newsletter.unsubscribe_base + token
+
+
+# --- Legacy, read-only: version 0x01 tokens, made by releases before AES-SIV. -------------------
+# tag = HMAC-SHA256(k_mac, payload)[:16]; ciphertext = payload XOR HMAC-SHA256(k_enc, tag || n)
+# for n = 0, 1, ...  Kept only so that links already in inboxes still unsubscribe; never written.
+
+
+@functools.lru_cache(maxsize=8)
+def _legacy_keys(secret: bytes) -> tuple[bytes, bytes]:
+    mac = hmac.digest(secret, b"composer unsubscribe token: mac", "sha256")
+    enc = hmac.digest(secret, b"composer unsubscribe token: enc", "sha256")
+    return mac, enc
+
+
+def _read_legacy_v1(secret: bytes, body: bytes) -> bytes:
+    """The payload of a version 0x01 token body (tag || ciphertext); InvalidToken if forged."""
+    k_mac, k_enc = _legacy_keys(secret)
+    tag, ciphertext = body[:_TAG_BYTES], body[_TAG_BYTES:]
+    stream = b"".join(
+        hmac.digest(k_enc, tag + counter.to_bytes(4, "big"), "sha256")
+        for counter in range((len(ciphertext) + 31) // 32)
+    )
+    payload = bytes(c ^ s for c, s in zip(ciphertext, stream, strict=False))
+    expected = hmac.digest(k_mac, payload, "sha256")[:_TAG_BYTES]
+    if not hmac.compare_digest(tag, expected):
+        raise InvalidToken("unsubscribe token is not authentic")
+    return payload

@@ -11,7 +11,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from composer.delivery.log import FAILED, PENDING, SENT, Outcome
 from composer.delivery.message import MessageTemplate
@@ -19,6 +19,9 @@ from composer.delivery.settings import Settings
 from composer.errors import UsageError
 
 MAX_BACKOFF = 300.0
+
+PayloadT = TypeVar("PayloadT")  # what one transport hands its peer for a batch
+ResponseT = TypeVar("ResponseT")  # what the peer answers
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class FatalTransportError(Exception):
     """Nothing more can go through this transport (bad credentials, no server): stop the send."""
 
 
-class Channel(ABC):
+class Channel(ABC, Generic[PayloadT, ResponseT]):
     """One worker's line to the peer (an SMTP connection, an HTTP client), reused across batches."""
 
     def __init__(self, transport: Transport) -> None:
@@ -117,15 +120,15 @@ class Channel(ABC):
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     @abstractmethod
-    def build_payload(self, batch: Sequence[Envelope]) -> object:
+    def build_payload(self, batch: Sequence[Envelope]) -> PayloadT:
         """What the peer is sent for these recipients."""
 
     @abstractmethod
-    def post(self, payload: object) -> object:
+    def post(self, payload: PayloadT) -> ResponseT:
         """Hand the payload to the peer; raise TemporaryFailure or PermanentFailure."""
 
     @abstractmethod
-    def parse_response(self, response: object, batch: Sequence[Envelope]) -> list[str | None]:
+    def parse_response(self, response: ResponseT, batch: Sequence[Envelope]) -> list[str | None]:
         """The provider's id for each accepted message (raise if the response is a refusal)."""
 
     def close(self) -> None:
@@ -161,7 +164,7 @@ class Transport(ABC):
         return 1
 
     @abstractmethod
-    def open_channel(self) -> Channel:
+    def open_channel(self) -> Channel[Any, Any]:
         """A new channel for one worker."""
 
     def describe(self) -> str:

@@ -9,7 +9,7 @@ import re
 import time
 import urllib.error
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NoReturn, Protocol, TypedDict
 
 from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
@@ -26,15 +26,44 @@ from composer.delivery.transports.base import (
 )
 from composer.errors import UsageError
 
-# Substitution tags: one per value and context, since SendGrid fills text and HTML alike.
-TAGS = {
-    "url_text": "-composeUnsubscribeText-",
-    "url_html": "-composeUnsubscribeHtml-",
-    "name_text": "-composeNameText-",
-    "name_html": "-composeNameHtml-",
-}
+# Substitution tags: one per context, since SendGrid fills text and HTML alike.
+URL_TEXT_TAG = "-composeUnsubscribeText-"
+URL_HTML_TAG = "-composeUnsubscribeHtml-"
 MAX_CATEGORIES = 10
 _PERSONALIZATION_FIELD = re.compile(r"^personalizations\.(\d+)\b")
+
+# The v3 Mail Send request body, as far as this transport fills it ("from" is a keyword).
+MailSend = TypedDict(
+    "MailSend",
+    {
+        "from": dict[str, str],
+        "reply_to": dict[str, str],
+        "subject": str,
+        "content": list[dict[str, str]],
+        "headers": dict[str, str],
+        "custom_args": dict[str, str],
+        "categories": list[str],
+        "asm": dict[str, int],
+        "personalizations": list[dict[str, object]],
+    },
+    total=False,
+)
+
+
+class MailSendResponse(Protocol):
+    """What the SendGrid client returns for an accepted request."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> HeaderLookup | None: ...
+
+
+class HeaderLookup(Protocol):
+    """Response headers (an http.client.HTTPMessage): looked up by name."""
+
+    def get(self, name: str) -> str | None: ...
 
 
 def sendgrid_errors(body: bytes | str | None) -> list[dict[str, str]]:
@@ -55,21 +84,22 @@ def _describe(status: int, errors: list[dict[str, str]]) -> str:
     return f"SendGrid {status}: " + "; ".join(parts)
 
 
-class SendGridChannel(Channel):
+class SendGridChannel(Channel[MailSend, MailSendResponse]):
     """One API client; requests are independent, so channels only add parallel requests."""
 
     def __init__(self, transport: SendGridTransport) -> None:
         super().__init__(transport)
-        key = self.settings.api_key
-        assert key is not None
-        keep_out_of_logs(key)
-        self.client = SendGridAPIClient(api_key=key.reveal(), host=self.settings.host)
+        self.base_payload = transport.base_payload
+        keep_out_of_logs(transport.api_key)
+        self.client = SendGridAPIClient(
+            api_key=transport.api_key.get_secret_value(), host=self.settings.host
+        )
 
     def __repr__(self) -> str:
         return f"<SendGridChannel {self.settings.host}>"
 
-    def build_payload(self, batch: Sequence[Envelope]) -> dict[str, object]:
-        payload = dict(self.transport.base_payload)  # type: ignore[attr-defined]
+    def build_payload(self, batch: Sequence[Envelope]) -> MailSend:
+        payload = self.base_payload.copy()
         payload["personalizations"] = [self._personalization(e) for e in batch]
         return payload
 
@@ -79,13 +109,7 @@ class SendGridChannel(Channel):
         to: dict[str, str] = {"email": envelope.email}
         if name:
             to["name"] = name
-        substitutions = {
-            TAGS["url_text"]: url,
-            TAGS["url_html"]: html.escape(url, quote=True),
-        }
-        if self.template.placeholders.name:
-            substitutions[TAGS["name_text"]] = name
-            substitutions[TAGS["name_html"]] = html.escape(name, quote=True)
+        substitutions = {URL_TEXT_TAG: url, URL_HTML_TAG: html.escape(url, quote=True)}
         unsubscribe = self.template.list_unsubscribe(url, envelope.token, fold=False)
         return {
             "to": [to],
@@ -93,7 +117,7 @@ class SendGridChannel(Channel):
             "headers": {"List-Unsubscribe": unsubscribe},
         }
 
-    def post(self, payload: object) -> object:
+    def post(self, payload: MailSend) -> MailSendResponse:
         try:
             return self.client.client.mail.send.post(
                 request_body=payload, timeout=self.settings.timeout
@@ -106,7 +130,7 @@ class SendGridChannel(Channel):
                 f"SendGrid unreachable at {self.settings.host}: {reason}"
             ) from None
 
-    def _raise(self, exc: http_errors.HTTPError, payload: object) -> NoReturn:
+    def _raise(self, exc: http_errors.HTTPError, payload: MailSend) -> NoReturn:
         status = exc.status_code
         errors = sendgrid_errors(exc.body)
         reason = _describe(status, errors)
@@ -125,7 +149,7 @@ class SendGridChannel(Channel):
             if match is None:
                 raise PermanentFailure(reason) from None
             rejected[int(match.group(1))] = _describe(status, [error])
-        count = len(payload["personalizations"])  # type: ignore[index]
+        count = len(payload.get("personalizations", []))
         if not rejected or any(index >= count for index in rejected):
             raise PermanentFailure(reason) from None
         raise PermanentFailure(reason, rejected) from None
@@ -139,11 +163,13 @@ class SendGridChannel(Channel):
         except ValueError:
             return None
 
-    def parse_response(self, response: object, batch: Sequence[Envelope]) -> list[str | None]:
-        status = response.status_code  # type: ignore[attr-defined]
+    def parse_response(
+        self, response: MailSendResponse, batch: Sequence[Envelope]
+    ) -> list[str | None]:
+        status = response.status_code
         if not 200 <= status < 300:
             raise PermanentFailure(f"SendGrid answered {status}, expected 202")
-        headers = response.headers  # type: ignore[attr-defined]
+        headers = response.headers
         message_id = headers.get("X-Message-Id") if headers is not None else None
         return [message_id] * len(batch)
 
@@ -156,6 +182,9 @@ class SendGridTransport(Transport):
 
     def __init__(self, settings: Settings, template: MessageTemplate, issue: str) -> None:
         super().__init__(settings, template, issue)
+        if settings.api_key is None:  # resolve_settings always sets it
+            raise ValueError("the sendgrid transport needs resolved settings with an API key")
+        self.api_key = settings.api_key
         if len(settings.categories) > MAX_CATEGORIES:
             raise UsageError(
                 f"SendGrid accepts at most {MAX_CATEGORIES} categories; "
@@ -165,18 +194,14 @@ class SendGridTransport(Transport):
 
     @property
     def batch_size(self) -> int:
-        return min(self.settings.batch_size, SENDGRID_MAX_BATCH)
+        return min(self.settings.batch_size or SENDGRID_MAX_BATCH, SENDGRID_MAX_BATCH)
 
-    def _base_payload(self) -> dict[str, object]:
+    def _base_payload(self) -> MailSend:
         template = self.template
         news = template.newsletter
-        text, body = template.text, template.html
-        for marker, kind in ((template.placeholders.unsubscribe, "url"),
-                             (template.placeholders.name, "name")):  # fmt: skip
-            if marker:
-                text = text.replace(marker, TAGS[f"{kind}_text"])
-                body = body.replace(marker, TAGS[f"{kind}_html"])
-        payload: dict[str, object] = {
+        text = template.text.replace(template.unsubscribe_marker, URL_TEXT_TAG)
+        body = template.html.replace(template.unsubscribe_marker, URL_HTML_TAG)
+        payload: MailSend = {
             "from": {"email": news.from_.email, "name": news.from_.name},
             "subject": template.subject,
             "content": [
@@ -197,7 +222,7 @@ class SendGridTransport(Transport):
             payload["asm"] = {"group_id": self.settings.asm_group_id}
         return payload
 
-    def open_channel(self) -> Channel:
+    def open_channel(self) -> SendGridChannel:
         return SendGridChannel(self)
 
     def describe(self) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from composer.audience.suppressions import add_suppressions, utc_today
 from composer.errors import ComposeError
 from composer.project import Project
 
@@ -47,7 +48,6 @@ def sync_suppressions(project: Project, environ: Mapping[str, str] | None = None
     """Fetch every SendGrid suppression list, then record all new addresses in one write."""
     import sendgrid
 
-    from composer.audience.suppressions import add_suppressions
     from composer.delivery.settings import keep_out_of_logs, resolve_settings
 
     settings = resolve_settings(
@@ -57,7 +57,7 @@ def sync_suppressions(project: Project, environ: Mapping[str, str] | None = None
     host = settings.host.rstrip("/")
     report = SyncReport(host)
     keep_out_of_logs(settings.api_key)
-    client = sendgrid.SendGridAPIClient(settings.api_key.reveal(), host=host).client
+    client = sendgrid.SendGridAPIClient(settings.api_key.get_secret_value(), host=host).client
     fetch = _Fetcher(host, settings.timeout)
     sources: list[tuple[str, Callable[[], Iterator[Entry]]]] = [
         ("global unsubscribes", lambda: _unsubscribes(fetch, client.suppression.unsubscribes)),
@@ -182,7 +182,7 @@ def _date(item: object, default: str | None = None) -> str:
     created = item.get("created") if isinstance(item, dict) else None
     if isinstance(created, int | float) and created > 0:
         return dt.datetime.fromtimestamp(created, tz=dt.UTC).date().isoformat()
-    return default or dt.datetime.now(dt.UTC).date().isoformat()
+    return default or utc_today()
 
 
 def _one_line(text: str) -> str:
