@@ -218,3 +218,24 @@ def test_schema_describes_issue_files(small_project: Path) -> None:
     assert schema["additionalProperties"] is False
     article = schema["$defs"]["Article"]
     assert {"title", "dateline", "body"} <= set(article["required"])
+
+
+def test_the_project_is_found_upward_from_the_issue_file(
+    small_project: Path, tmp_path: Path
+) -> None:
+    """`cd /tmp && compose build ~/news/issues/vol-37.yaml` works: no newsletter.yaml in /tmp."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    issue = small_project / "issues" / "small.yaml"
+    for args in (
+        ("validate", issue),
+        ("build", issue, "--out", elsewhere / "out"),
+        ("check", issue),
+    ):
+        result = run_compose(*args, cwd=elsewhere)
+        assert result.code == 0, (args, result.stderr)
+    assert (elsewhere / "out" / "small" / "email.html").is_file()
+    stray = elsewhere / "stray.yaml"
+    stray.write_text("volume: 1\n", encoding="utf-8")
+    lost = run_compose("build", stray, cwd=elsewhere)
+    assert lost.code == 2 and "no newsletter.yaml" in lost.stderr and "nor above" in lost.stderr

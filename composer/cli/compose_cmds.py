@@ -9,19 +9,20 @@ import click
 
 from composer.cli import App
 from composer.cli.options import ISSUE_FILE, mode_option
-from composer.errors import EXIT_INVALID, InvalidInput, Problem
+from composer.errors import ComposeError, InvalidInput, Problem
 from composer.modes import Mode
 
 
 @click.command()
 @click.argument("files", nargs=-1, type=ISSUE_FILE)
 @click.pass_obj
-def validate(app: App, files: tuple[Path, ...]) -> int:
+def validate(app: App, files: tuple[Path, ...]) -> None:
     """Check issue files (and newsletter.yaml); print every problem."""
     from composer.issue.load import issue_problems
     from composer.project import display_path
 
-    project = app.project()  # newsletter.yaml problems raise and are printed by the root
+    # newsletter.yaml problems raise and are printed by the root
+    project = app.project(near=files[0] if files else None)
     problems: list[Problem] = []
     for path in files:
         if not path.is_file():
@@ -35,7 +36,6 @@ def validate(app: App, files: tuple[Path, ...]) -> int:
         raise InvalidInput(problems)
     if not files:
         click.echo(f"{display_path(project.config_path)}: ok")
-    return 0
 
 
 @click.command()
@@ -49,22 +49,20 @@ def validate(app: App, files: tuple[Path, ...]) -> int:
 @mode_option
 @click.option("--strict", is_flag=True, help="Exit 1 when any check warns (for CI).")
 @click.pass_obj
-def build(app: App, file: Path, out_dir: Path | None, mode: Mode, strict: bool) -> int:
+def build(app: App, file: Path, out_dir: Path | None, mode: Mode, strict: bool) -> None:
     """Render one issue into OUT/<slug>/: email.html, email.txt, web.html, message.eml."""
     from composer.build import build_issue, write_build
     from composer.cli.summary import print_build_summary
     from composer.delivery.message import sample_message
 
-    project = app.project()
+    project = app.project(near=file)
     built = build_issue(project, file, mode)
     target = write_build(
         built, out_dir or project.root / "build", sample_message(built, project.newsletter)
     )
     print_build_summary(built, target)
     if strict and built.warnings:
-        click.echo(f"{len(built.warnings)} warning(s) with --strict", err=True)
-        return EXIT_INVALID
-    return 0
+        raise ComposeError(f"{len(built.warnings)} warning(s) with --strict")
 
 
 @click.command()

@@ -63,7 +63,7 @@ def send(
     from composer.delivery.runner import run_send, send_tests
 
     plan = plan_send(
-        app.project(), file, list_name, segment, transport=transport, mode=mode,
+        app.project(near=file), file, list_name, segment, transport=transport, mode=mode,
         skip_invalid=skip_invalid, test_only=bool(tests),
     )  # fmt: skip
     for warning in plan.built.warnings:
@@ -135,7 +135,7 @@ def status(app: App, file: Path) -> None:
     """Per list: sent, failed (with reasons), pending, suppressed."""
     from composer.delivery.plan import delivery_status
 
-    statuses = delivery_status(app.project(), file)
+    statuses = delivery_status(app.project(near=file), file)
     if not statuses:
         click.echo(f"{file.stem}: not sent to any list yet")
         return

@@ -15,7 +15,7 @@ from composer.errors import UsageError
 @click.argument("folder_arg", metavar="DIR", type=click.Path(file_okay=False))
 @click.option("--name", help="The newsletter's name (default: made from DIR's name).")
 @click.pass_obj
-def init(app: App, folder_arg: str, name: str | None) -> int:
+def init(app: App, folder_arg: str, name: str | None) -> None:
     """Create a new newsletter project in DIR: newsletter.yaml, a sample issue, subscribers/
     with an example list and segments.yaml, and a .gitignore that keeps subscriber data out of
     git. Refused (exit 1) if DIR already holds a newsletter.yaml.
@@ -36,4 +36,3 @@ def init(app: App, folder_arg: str, name: str | None) -> int:
     click.echo("Next, build the sample issue (then edit it, or preview it with `compose preview`):")
     cd = "" if shown == "." else f"cd {shlex.quote(shown)} && "
     click.echo(f"  {cd}compose build {SAMPLE_ISSUE}")
-    return 0

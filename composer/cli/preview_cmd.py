@@ -10,7 +10,7 @@ import click
 
 from composer.cli import App
 from composer.cli.options import ISSUE_FILE, mode_option
-from composer.errors import EXIT_INVALID, ComposeError
+from composer.errors import ComposeError
 from composer.modes import Mode
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ _COLOURS = {"ok": "green", "info": "blue", "warning": "yellow"}
 @click.option("--no-open", is_flag=True, help="Do not open a browser.")
 @mode_option
 @click.pass_obj
-def preview(app: App, file: Path, port: int | None, no_open: bool, mode: Mode) -> int:
+def preview(app: App, file: Path, port: int | None, no_open: bool, mode: Mode) -> None:
     """Serve a live preview of FILE on 127.0.0.1: desktop, phone, dark and plain-text views,
     the checks, and the built files; every edit to the issue, newsletter.yaml or the theme
     rebuilds it and updates the open page. Stop with Ctrl-C.
@@ -54,7 +54,7 @@ def preview(app: App, file: Path, port: int | None, no_open: bool, mode: Mode) -
         )
     except KeyboardInterrupt:  # during the first build
         click.echo("preview stopped")
-        return 0
+        return
     try:
         click.echo(f"Previewing {display_path(file)} at {preview.url}  (Ctrl-C stops)")
         if not no_open:
@@ -65,7 +65,6 @@ def preview(app: App, file: Path, port: int | None, no_open: bool, mode: Mode) -
     finally:
         preview.close()
     click.echo("preview stopped")
-    return 0
 
 
 def _report(snapshot: Snapshot) -> None:
@@ -85,7 +84,7 @@ def _report(snapshot: Snapshot) -> None:
 @click.argument("file", type=ISSUE_FILE)
 @mode_option
 @click.pass_obj
-def check(app: App, file: Path, mode: Mode) -> int:
+def check(app: App, file: Path, mode: Mode) -> None:
     """Build FILE in memory and print every check; exit 1 if any warns (for CI)."""
     from composer.build import build_issue
 
@@ -96,6 +95,4 @@ def check(app: App, file: Path, mode: Mode) -> int:
         level = click.style(f"{item.level:<7}", fg=_COLOURS[item.level])
         click.echo(f"{level}  {item.code:<{width}}  {item.message}")
     if built.warnings:
-        click.echo(f"{len(built.warnings)} warning(s)", err=True)
-        return EXIT_INVALID
-    return 0
+        raise ComposeError(f"{len(built.warnings)} warning(s)")
