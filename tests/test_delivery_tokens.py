@@ -16,7 +16,6 @@ from composer.delivery.tokens import (
     load_secret,
     make_token,
     read_token,
-    unsubscribe_url,
 )
 from composer.project import load_project
 
@@ -111,7 +110,7 @@ def test_unsubscribe_url_hangs_off_the_configured_base() -> None:
     project = load_project(FIXTURE)
     token = make_token(SECRET, "main", "ana@example.org")
     assert (
-        unsubscribe_url(project.newsletter, token)
+        project.newsletter.unsubscribe_link(token)
         == f"https://news.example.org/unsubscribe/{token}"
     )
 

@@ -371,8 +371,6 @@ class MessageTemplate:
 
 def sample_message(built: BuiltLike, newsletter: Newsletter) -> bytes:
     """The sample `message.eml` that `compose build` writes, addressed to a sample reader."""
-    from composer.delivery.tokens import unsubscribe_url
-
     template = MessageTemplate(built, newsletter, "sample")
     email, name = SAMPLE_RECIPIENT
-    return template.personalize(email, name, unsubscribe_url(newsletter, SAMPLE_TOKEN))
+    return template.personalize(email, name, newsletter.unsubscribe_link(SAMPLE_TOKEN))

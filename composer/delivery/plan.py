@@ -12,7 +12,7 @@ from composer.build import BuiltIssue, Mode, build_issue
 from composer.delivery.log import LOG_FILE, SENT, DeliveryLog
 from composer.delivery.message import MessageTemplate, check_address
 from composer.delivery.settings import Settings, resolve_settings
-from composer.delivery.tokens import load_secret, make_token, unsubscribe_url
+from composer.delivery.tokens import load_secret, make_token
 from composer.delivery.transports import make_transport
 from composer.delivery.transports.base import Envelope, Transport
 from composer.errors import ComposeError, UsageError
@@ -63,7 +63,7 @@ class SendPlan:
     def envelope(self, email: str, key: str, name: str) -> Envelope:
         """The envelope of one recipient, with their personal unsubscribe link."""
         token = make_token(self.secret, self.list_name, key)
-        return Envelope(key, email, name, unsubscribe_url(self.project.newsletter, token), token)
+        return Envelope(key, email, name, self.project.newsletter.unsubscribe_link(token), token)
 
     def log_path(self) -> Path:
         """Where the delivery log lives."""

@@ -32,7 +32,6 @@ from composer.audience.records import address_key
 from composer.errors import ComposeError
 
 if TYPE_CHECKING:
-    from composer.issue.model import Newsletter
     from composer.project import Project
 
 SECRET_ENV = "COMPOSE_SECRET"
@@ -126,17 +125,6 @@ def read_token(secret: bytes, token: str) -> tuple[str, str]:
         raise InvalidToken("unsubscribe token is malformed") from None
 
 
-def unsubscribe_url(newsletter: Newsletter, token: str) -> str:
-    """The personal one-click unsubscribe URL for a token."""
-    return newsletter.unsubscribe_base + token
-
-
-# --- Legacy, read-only: version 0x01 tokens, made by releases before AES-SIV. -------------------
-# tag = HMAC-SHA256(k_mac, payload)[:16]; ciphertext = payload XOR HMAC-SHA256(k_enc, tag || n)
-# for n = 0, 1, ...  Kept only so that links already in inboxes still unsubscribe; never written.
-
-
-@functools.lru_cache(maxsize=8)
 def _legacy_keys(secret: bytes) -> tuple[bytes, bytes]:
     mac = hmac.digest(secret, b"composer unsubscribe token: mac", "sha256")
     enc = hmac.digest(secret, b"composer unsubscribe token: enc", "sha256")

@@ -149,6 +149,10 @@ class Newsletter(Strict):
             )
         return value
 
+    def unsubscribe_link(self, token: str) -> str:
+        """A reader's personal one-click unsubscribe URL, for the token that names them."""
+        return self.unsubscribe_base + token
+
     def web_url(self, slug: str) -> str:
         return f"{self.archive_base}{slug}/"
 
