@@ -29,17 +29,17 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import math
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from local_server import free_port, percentile, stop
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / ".data" / "archive_load"
@@ -120,13 +120,6 @@ def make_project(pythons: list[str], issues: int) -> Path:
     (project / "done").write_text(f"{issues} issues, {made_by}\n")
     print(f"made {project}: {issues} issues, {made_by}")
     return project
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def fetch(
@@ -219,24 +212,6 @@ def wait_healthy(port: int, server: subprocess.Popen[bytes], timeout: float = 30
             pass
         time.sleep(0.05)
     sys.exit(f"/healthz never answered within {timeout:.0f} s")
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    """Terminate the server we started, and kill it if it does not stop in time."""
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=15)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """The nearest-rank percentile of `values` (fraction in 0..1)."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
-    return ordered[rank - 1]
 
 
 def run_once(

@@ -26,10 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import math
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from local_server import free_port, percentile, stop
 
 DATA = Path(__file__).resolve().parent / ".data" / "unsubscribe_burst"
 SECRET = "benchmark-secret-0123456789abcdef"
@@ -100,13 +99,6 @@ def make_base(existing: int) -> Path:
     return base
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     """Poll /healthz until it answers 200; exit if the server dies or `timeout` passes."""
     deadline = time.monotonic() + timeout
@@ -120,17 +112,6 @@ def wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 30
             pass
         time.sleep(0.05)
     sys.exit(f"{base}/healthz never answered within {timeout:.0f} s")
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    """Terminate the server we started, and kill it if it does not stop in time."""
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=15)
 
 
 def mint_tokens(python: str, emails: list[str]) -> list[str]:
@@ -194,13 +175,6 @@ def count_addresses(path: Path, emails: list[str]) -> tuple[int, int, int]:
     found = sum(1 for n in wanted.values() if n > 0)
     duplicates = sum(n - 1 for n in wanted.values() if n > 1)
     return found, duplicates, rows
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """The nearest-rank percentile of `values` (fraction in 0..1)."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
-    return ordered[rank - 1]
 
 
 def run_once(python: str, base_project: Path, posts: int, run: int) -> RunResult:
