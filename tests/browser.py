@@ -1,17 +1,12 @@
 """Headless Debian Chromium through Playwright, offline: shared helpers for browser tests.
 
 Never `playwright install`: the system's /usr/bin/chromium (or $CHROMIUM) is driven as is.
-A test module makes its fixtures from these two context managers:
+tests/conftest.py starts one browser per test process (the `browser` fixture); a test opens a
+fresh offline page in it:
 
-    @pytest.fixture(scope="module")
-    def browser() -> Iterator[Browser]:
-        with chromium_browser() as launched:
-            yield launched
-
-    @pytest.fixture
-    def page(browser: Browser) -> Iterator[Page]:
-        with offline_page(browser) as opened:
-            yield opened
+    def test_something(browser: Browser) -> None:
+        with offline_page(browser, {"width": 375, "height": 800}) as page:
+            ...
 """
 
 from __future__ import annotations

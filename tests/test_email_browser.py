@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page
 
 from composer.build import build_issue
 from composer.project import load_project
-from tests.browser import chromium_browser, offline_page
+from tests.browser import offline_page
 from tests.conftest import REPO
 
 HOSTILE = """\
@@ -34,12 +34,6 @@ sections:
         image: {src: "https://example.org/x.png", alt: "\\" onerror=\\"alert('alt')"}
         funding: "<svg onload=alert('funding')>"
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium_browser() as launched:
-        yield launched
 
 
 @contextmanager

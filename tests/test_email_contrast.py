@@ -7,23 +7,15 @@ browser" and "Unsubscribe" at about 2.8:1, while the static check said "ok".
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Browser
 
 from composer.build import build_issue
 from composer.project import load_project
-from tests.browser import chromium_browser, offline_page, text_contrasts
+from tests.browser import offline_page, text_contrasts
 from tests.conftest import REPO
 
 SEEDS = ["vol-36", "2022-05"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium_browser() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, FrameLocator, Page, expect
 
 from composer.web.preview import Preview, open_preview
-from tests.browser import chromium_browser, offline_page
+from tests.browser import offline_page
 from tests.conftest import override_theme_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -19,12 +19,6 @@ ISSUE = "2022-05.yaml"
 FIRST_TITLE = "Exploitation and Abuse: The Scale and Scope of Human Trafficking"
 WAIT_MS = 5000  # the contract is "within a second or two"; fail loudly well after that
 # How fast an edit shows is measured by benchmarks/preview.py, not asserted here.
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium_browser() as launched:
-        yield launched
 
 
 @pytest.fixture
