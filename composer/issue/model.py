@@ -78,6 +78,18 @@ class Pillar(Strict):
         return value
 
 
+class DkimSettings(Strict):
+    """`transport.dkim`: the signing domain (d=) and selector (s=) of DKIM signatures."""
+
+    domain: NonEmpty
+    selector: NonEmpty
+
+    @field_validator("domain", "selector")
+    @classmethod
+    def _single_line(cls, value: str) -> str:
+        return _one_line(value)
+
+
 class TransportSettings(Strict):
     kind: Literal["outbox", "smtp", "sendgrid"] = "outbox"
     outbox_dir: str = "outbox"
@@ -98,6 +110,9 @@ class TransportSettings(Strict):
     pipelining: bool = Field(default=True, description="Use SMTP PIPELINING when offered")
     batch_size: int | None = Field(
         default=None, ge=1, le=1000, description="Recipients per SendGrid request (max 1000)"
+    )
+    dkim: DkimSettings | None = Field(
+        default=None, description="DKIM signing domain and selector: {domain, selector}"
     )
 
 
