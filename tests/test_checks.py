@@ -16,7 +16,17 @@ from tests.conftest import run_compose
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "preview" / "project"
 ISSUE = "issues/clean.yaml"
-OK_CODES = ["size", "subject", "preheader", "links", "images", "contrast", "footer"]
+OK_CODES = [
+    "size",
+    "subject",
+    "preheader",
+    "links",
+    "images",
+    "contrast",
+    "footer",
+    "client-support",
+    "accessibility",
+]
 
 
 @pytest.fixture
@@ -49,7 +59,9 @@ def test_a_clean_issue_passes_every_check(root: Path) -> None:
     built = build(root)
     checks = run_checks(built)
     assert [c.code for c in checks] == OK_CODES
-    assert {c.level for c in checks} == {"ok"}
+    # The fixture's image is sized with `height:auto`, which Yahoo Mail drops: a note, no more.
+    assert {c.level for c in checks if c.code != "client-support"} == {"ok"}
+    assert by_code(checks)["client-support"].level in ("ok", "info")
     assert built.warnings == []
     assert "KB left; mode full" in by_code(checks)["size"].message
 

@@ -8,6 +8,8 @@ from typing import Literal
 
 from composer.issue.model import Issue, Newsletter
 from composer.render import UNSUBSCRIBE_PLACEHOLDER
+from composer.render.a11y import check_accessibility
+from composer.render.clients import check_client_support
 
 Level = Literal["ok", "info", "warning"]
 
@@ -265,4 +267,6 @@ def run_checks(built: RenderedEmail) -> list[Check]:
         check_images(scan),
         *check_contrast(built),
         *check_footer(built, scan),
+        *(Check(*found) for found in check_client_support(built.email_html)),
+        *(Check(*found) for found in check_accessibility(built.email_html)),
     ]
