@@ -144,7 +144,8 @@ def test_email_has_the_required_parts(small_project: Path) -> None:
     assert "Pillar I" in text and "Law enforcement, border security and related topics" in text
     assert "Vienna International Centre, PO Box 500, 1400 Vienna, Austria" in text
     assert (
-        "Contributes to SDG targets 16.4, 16.a" in text
+        "Contributes to SDG 16.4: By 2030, significantly reduce illicit financial and arms flows"
+        in text
         and "Funded by the Government of Norway." in text
     )
     assert "font-size:16px" in built.email_html.replace(" ", "")

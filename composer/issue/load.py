@@ -30,11 +30,51 @@ def load_newsletter(path: Path, display: str | None = None) -> Newsletter:
 def load_issue(path: Path, newsletter: Newsletter, display: str | None = None) -> Issue:
     """Read and validate one issue file against the newsletter's pillars and contacts."""
     doc = read_marked_yaml(path, display)
+    _sdg_as_written(doc)
     model = _validate(doc, Issue)
     rules.check_issue(doc, newsletter)
     _raise_if_errors(doc)
     assert model is not None
     return model
+
+
+def _sdg_as_written(doc: MarkedYaml) -> None:
+    """Every article's `sdg` as a list of the texts the file spells.
+
+    YAML reads `sdg: 16.10` as the float 16.1 and `sdg: 16` as an integer; a target is a name, so
+    each number becomes the text it was written as ("16.10"), and a single target becomes a
+    one-item list. Translations repeat `sections`, so every `articles` list in the file is visited.
+    """
+    for path, article in _articles(doc.data, ()):
+        if "sdg" not in article:
+            continue
+        value, where = article["sdg"], (*path, "sdg")
+        if isinstance(value, list):
+            article["sdg"] = [_target_text(doc, (*where, n), item) for n, item in enumerate(value)]
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            article["sdg"] = [_target_text(doc, where, value)]
+
+
+def _target_text(doc: MarkedYaml, path: Path_, value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return value  # the model reports it
+    return doc.number_texts.get(path, str(value)).strip()
+
+
+def _articles(data: object, path: Path_) -> list[tuple[Path_, dict[str, object]]]:
+    """Each article mapping under a `sections` list, wherever it stands, with its path."""
+    found: list[tuple[Path_, dict[str, object]]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "sections" and isinstance(value, list):
+                for s, section in enumerate(value):
+                    articles = section.get("articles") if isinstance(section, dict) else None
+                    for a, article in enumerate(articles if isinstance(articles, list) else []):
+                        if isinstance(article, dict):
+                            found.append(((*path, key, s, "articles", a), article))
+            else:
+                found.extend(_articles(value, (*path, key)))
+    return found
 
 
 def _raise_if_errors(doc: MarkedYaml) -> None:
@@ -128,7 +168,9 @@ def _report(doc: MarkedYaml, path: Path_, errors: list[ErrorDetails]) -> None:
     expected = sorted(
         {_MESSAGES[e["type"]].removeprefix("expected ") for e in errors if e["type"] in _MESSAGES}
     )
-    if len(expected) > 1:  # a value of neither alternative of a union (volume: int or text)
+    if _is_sdg(path) and kind in ("string_type", "list_type"):
+        doc.problem(path, f'{name}: expected an SDG target such as "16.4", or a list of them')
+    elif len(expected) > 1:  # a value of neither alternative of a union (volume: int or text)
         doc.problem(path, f"{name}: expected {' or '.join(expected)}")
     elif kind == "missing":
         doc.problem(path[:-1], f"missing required key '{path[-1]}'{_where(path[:-1])}")
@@ -146,6 +188,12 @@ def _report(doc: MarkedYaml, path: Path_, errors: list[ErrorDetails]) -> None:
     else:
         message = error["msg"]
         doc.problem(path, f"{name}: {message[0].lower()}{message[1:]}")
+
+
+def _is_sdg(path: Path_) -> bool:
+    """An article's `sdg` or one item of it."""
+    tail = path[-2:] if path and isinstance(path[-1], int) else path[-1:]
+    return bool(tail) and tail[0] == "sdg" and "articles" in path
 
 
 def _describe(path: Path_) -> str:

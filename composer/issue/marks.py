@@ -73,6 +73,8 @@ class MarkedYaml:
     lines: list[str]
     problems: list[Problem] = field(default_factory=list)
     bad_paths: set[Path_] = field(default_factory=set)  # already reported, skip further checks
+    # The text of every number as written: `sdg: 16.10` is the float 16.1 to YAML, "16.10" here.
+    number_texts: dict[Path_, str] = field(default_factory=dict)
 
     def spot(self, path: Path_, *, key: bool = False) -> tuple[int | None, int | None]:
         """Line and column of `path`, or of its nearest ancestor that the file has."""
@@ -216,7 +218,7 @@ def _construct(node: yaml.Node, path: Path_, doc: MarkedYaml, loader: yaml.SafeL
             items.append(_construct(item, ipath, doc, loader))
         return items
     try:
-        return loader.construct_object(node, deep=True)
+        value = loader.construct_object(node, deep=True)
     except ValueError:
         # PyYAML resolves 2026-13-45 as a timestamp and then fails with a bare ValueError.
         doc.problem(path, f"impossible date '{node.value}'; write a real date as YYYY-MM-DD")
@@ -226,3 +228,6 @@ def _construct(node: yaml.Node, path: Path_, doc: MarkedYaml, loader: yaml.SafeL
         doc.problem(path, f"cannot read value: {exc.problem}")
         doc.bad_paths.add(path)
         return node.value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        doc.number_texts[path] = str(node.value)
+    return value

@@ -6,7 +6,14 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 # Control characters and every Unicode line break (NEL, LINE and PARAGRAPH SEPARATOR): any of
 # them in a value that reaches a header could end the header line and start a forged one.
@@ -139,6 +146,10 @@ class Newsletter(Strict):
     contacts: dict[str, Contact] = {}
     footer_contacts: list[ContactRef] = []
     transport: TransportSettings = TransportSettings()
+    sdg_targets: Literal["builtin", "numbers"] = Field(
+        default="builtin",
+        description="builtin: each SDG target with its official UN wording; numbers: just 16.4",
+    )
 
     @property
     def archive_base(self) -> str:
@@ -184,6 +195,15 @@ class Link(Strict):
     url: NonEmpty
 
 
+# In the file, `sdg` is one target or a list, each text or a bare number ("16.4", 16.4, 16.10):
+# the loader turns it into a list of the texts as written before the model sees it.
+_SDG_TARGET_SCHEMA = {"type": ["string", "number"], "examples": ["16.4", "16.a"]}
+_SDG_SCHEMA = {
+    "anyOf": [_SDG_TARGET_SCHEMA, {"type": "array", "items": _SDG_TARGET_SCHEMA}],
+    "description": "SDG targets this contributes to, e.g. 16.4 or [16.4, 16.a]",
+}
+
+
 class Article(Strict):
     title: NonEmpty
     dateline: NonEmpty
@@ -192,7 +212,7 @@ class Article(Strict):
     image: Image | None = None
     links: list[Link] = []
     contacts: list[ContactRef] = []
-    sdg: list[str] = []
+    sdg: Annotated[list[str], WithJsonSchema(_SDG_SCHEMA)] = []
     funding: str | None = None
 
 

@@ -9,13 +9,13 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 
 from composer.errors import Problem, suggest
+from composer.issue import sdg
 from composer.issue.marks import MarkedYaml, Path_
 from composer.issue.model import Newsletter
 
 # What may never stand in a URL we write: it would end a header line or an HTML attribute.
 _UNSAFE_URL_CHAR = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029\"'<>\\`]")
 _TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%")
-_SDG = re.compile(r"^\d{1,2}(\.([0-9]{1,2}|[a-z]))?$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _MARKDOWN_ISSUE_FIELDS = ("intro",)
 _MARKDOWN_ARTICLE_FIELDS = ("body", "summary")
@@ -126,11 +126,16 @@ def check_issue(doc: MarkedYaml, newsletter: Newsletter) -> None:
             src = image.get("src") if isinstance(image, dict) else None
             if isinstance(src, str) and (why := url_problem(src, image=True)):
                 doc.problem((*apath, "image", "src"), f"image: {why}")
-            for n, target in enumerate(article.get("sdg") or []):
-                if not _SDG.match(str(target)):
-                    doc.problem(
-                        (*apath, "sdg", n), f"'{target}' is not an SDG target like 16.4 or 16.a"
-                    )
+            _check_sdg(doc, (*apath, "sdg"), article.get("sdg"))
+
+
+def _check_sdg(doc: MarkedYaml, path: Path_, targets: object) -> None:
+    """Each entry is one of the 169 targets, or a goal 1-17 on its own ("SDG 16")."""
+    if not isinstance(targets, list):
+        return  # the loader made every value a list; anything else the model has reported
+    for n, target in enumerate(targets):
+        if isinstance(target, str) and (why := sdg.problem(target)):
+            doc.problem((*path, n), why)
 
 
 def _check_no_template_syntax(doc: MarkedYaml, path: Path_, value: object) -> None:

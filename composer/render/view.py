@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from markupsafe import Markup
 
 from composer.issue.model import Article, Contact, ContactRef, Issue, Newsletter, Pillar, Section
+from composer.issue.sdg import SdgTarget
+from composer.issue.sdg import resolve as resolve_target
 from composer.render import markdown
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
@@ -54,6 +56,20 @@ class ArticleView:
     teaser_html: Markup
     teaser_md: str
     contacts: list[Contact]
+    sdg: list[SdgTarget] = field(default_factory=list)  # the article's targets, with wording
+    sdg_wording: bool = True  # newsletter.yaml `sdg_targets: builtin`
+
+    @property
+    def sdg_lines(self) -> list[str]:
+        """The footer lines naming the SDG targets, one per target when their wording is shown."""
+        if not self.sdg:
+            return []
+        if self.sdg_wording:
+            return [f"Contributes to SDG {t.key}: {t.text}." for t in self.sdg]
+        keys = ", ".join(t.key for t in self.sdg)
+        if any(t.is_goal for t in self.sdg):
+            return [f"Contributes to SDG {keys}"]
+        return [f"Contributes to SDG target{'s' if len(self.sdg) > 1 else ''} {keys}"]
 
 
 @dataclass(frozen=True)
@@ -161,6 +177,11 @@ def resolve_contacts(refs: list[ContactRef], newsletter: Newsletter) -> list[Con
     return [newsletter.contacts[ref] if isinstance(ref, str) else ref for ref in refs]
 
 
+def resolve_sdg(keys: list[str]) -> list[SdgTarget]:
+    """Targets (or goals) with their official wording; validation has refused unknown keys."""
+    return [target for key in keys if (target := resolve_target(key)) is not None]
+
+
 def teaser_source(article: Article, limit: int = TEASER_CHARS) -> str:
     """The teaser's Markdown: the summary, else the body's first paragraph cut at a sentence end.
 
@@ -210,6 +231,8 @@ def _article_view(
         teaser_html=Markup(markdown.to_html(teaser)),
         teaser_md=teaser,
         contacts=resolve_contacts(article.contacts, newsletter),
+        sdg=resolve_sdg(article.sdg),
+        sdg_wording=newsletter.sdg_targets == "builtin",
     )
 
 
