@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,52 @@ def test_a_crlf_list_with_a_bom_keeps_both(project: Project, tmp_path: Path) -> 
     assert (
         target.read_bytes() == b"\xef\xbb\xbfemail,name\r\na@example.org,A\r\nb@example.org,B\r\n"
     )
+
+
+def test_updates_with_quotes_commas_and_line_breaks_survive_the_merge(
+    project: Project, tmp_path: Path
+) -> None:
+    target = project.subscribers_dir / "partners.csv"
+    target.write_text(LIST + "ANA@example.org,Second Ana,Kosovo,,\n", encoding="utf-8")
+    new = source(
+        tmp_path,
+        'email,name,organization\nana@example.org,"Ana ""A."" P.","Police, Belgrade\nUnit 2"\n'
+        "ana@example.org,Ignored,Repeat\nnew@example.org,N,X\n",
+    )
+    report = import_list(project, new, "partners")
+    assert (report.added, report.updated, report.unchanged) == (1, 1, 0)
+    assert [p.line for p in report.notes] == [4]  # the repeat in the source, not the list's
+    assert target.read_text(encoding="utf-8") == (
+        "email,name,country,interests,status,organization\n"
+        'ana@example.org,"Ana ""A."" P.",Serbia,I,,"Police, Belgrade\nUnit 2"\n'
+        "bojan@example.org,Bojan,North Macedonia,II,unsubscribed,\n"
+        "ANA@example.org,Second Ana,Kosovo,,,\n"  # a later row of the same address stays
+        "new@example.org,N,,,,X\n"
+    )
+
+
+def peak_bytes(project: Project, path: Path, list_name: str) -> int:
+    tracemalloc.start()
+    try:
+        import_list(project, path, list_name)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def contacts(path: Path, rows: int) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("email,name,country,organization,interests\n")
+        for n in range(rows):
+            out.write(f"reader.{n}@example.org,Reader {n},Serbia,Ministry of Justice,I;III\n")
+    return path
+
+
+def test_an_import_is_streamed_not_held(project: Project, tmp_path: Path) -> None:
+    """Memory grows by well under 300 bytes a row (whole rows held in memory took ~650)."""
+    small, big = contacts(tmp_path / "small.csv", 5_000), contacts(tmp_path / "big.csv", 15_000)
+    into_new = peak_bytes(project, big, "big") - peak_bytes(project, small, "small")
+    assert into_new / 10_000 < 300  # measured: ~160 a row; rows held whole: ~650
+    # Into a list that has every address already: the updates wait on disk, not in memory.
+    into_known = peak_bytes(project, big, "big") - peak_bytes(project, small, "small")
+    assert into_known / 10_000 < 300

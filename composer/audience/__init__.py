@@ -4,7 +4,7 @@ The public API other stages use:
 
 - `select(project, list_name, segment=None, *, skip_invalid=False) -> Selection`
 - `Recipient` (email, key, name, attributes, line)
-- `suppressions.load_suppressed / add_suppressions / suppression_rows`
+- `suppressions.load_suppressed / is_suppressed / add_suppressions / suppression_rows`
 - `check_lists(project, names)`, `import_list(project, source, list_name)`
 """
 

@@ -323,6 +323,38 @@ class CsvLines:
         return self._buffer.getvalue()[:-2] + self._newline
 
 
+# What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """`value` as a spreadsheet shows it and never runs it: a formula gets a leading `'`."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+class ExportLines(CsvLines):
+    """CSV for people to open in a spreadsheet: each cell `spreadsheet_safe`.
+
+    Only for exports. The files we read back (lists, suppressions.csv) are written with
+    `CsvLines` and keep every value exactly as it is.
+    """
+
+    def line(self, row: Iterable[str]) -> str:
+        """One row as CSV text, formulas neutralised, ending with the line end."""
+        return super().line(map(spreadsheet_safe, row))
+
+
+# Tab-separated text has no quoting: a tab or line break inside a value would start a new
+# cell or row (and a row may start with a formula), so each becomes a space.
+_ONE_CELL = str.maketrans({"\t": " ", "\r": " ", "\n": " "})
+
+
+def export_tsv_line(row: Iterable[str]) -> str:
+    """One row as tab-separated text for people (no line end): each cell one spreadsheet-safe
+    line."""
+    return "\t".join(spreadsheet_safe(cell.translate(_ONE_CELL)) for cell in row)
+
+
 def _header_problems(columns: list[str], display: str, required: Iterable[str]) -> list[Problem]:
     problems = []
     seen: set[str] = set()

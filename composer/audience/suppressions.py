@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Iterator
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from composer.atomic import write_atomically
-from composer.audience.records import CsvLines, address_key, open_table
+from composer.audience.records import address_key, open_table
+from composer.audience.suppression_index import SuppressionIndex, index_for
 from composer.errors import InvalidInput, Problem
 from composer.project import Project, display_path
 
 SUPPRESSIONS_FILE = "suppressions.csv"
-HEADER = ("email", "reason", "date")
 LOCK_FILE = "suppressions.lock"
 # A writer that holds the lock longer than this is stuck; better to fail loudly than hang.
 LOCK_TIMEOUT_SECONDS = 60
+# A writer holds the lock for an append (well under a millisecond): ask again soon.
+LOCK_POLL_SECONDS = 0.002
+T = TypeVar("T")
 
 
 def utc_today() -> str:
@@ -48,46 +55,120 @@ def suppression_rows(project: Project) -> Iterator[tuple[str, str, str]]:
             raise InvalidInput(table.problems)
 
 
+def suppression_index(project: Project) -> SuppressionIndex:
+    """The process's index of the project's suppressions, brought up to date on each use."""
+    path = suppressions_path(project)
+    return index_for(path, display_path(path))
+
+
+def preload_suppressions(project: Project) -> None:
+    """Read suppressions.csv into the index in a background thread, so that the first
+    question (a server's first unsubscribe) does not wait for a big file to be read."""
+
+    def load() -> None:
+        with contextlib.suppress(InvalidInput, OSError):  # the first question reports it
+            suppression_index(project).refresh()
+
+    threading.Thread(target=load, name="suppressions-preload", daemon=True).start()
+
+
 def load_suppressed(project: Project) -> set[str]:
-    """Every suppressed address, lowercased (see `address_key`)."""
-    return {address_key(email) for email, _, _ in suppression_rows(project)}
+    """Every suppressed address, lowercased (see `address_key`): a snapshot of the index."""
+    return _precisely(project, suppression_index(project).keys)
+
+
+def is_suppressed(project: Project, email: str) -> bool:
+    """Whether `email` is suppressed (whatever its case), without reading the whole file."""
+    key = address_key(email)
+    return _precisely(project, lambda: key in suppression_index(project))
 
 
 def add_suppressions(project: Project, entries: Iterable[tuple[str, str, str]]) -> int:
     """Append (email, reason, date_iso) entries not yet suppressed; return how many were new.
 
-    Safe under concurrent calls from threads and processes: an exclusive lock serializes
-    writers, the file is re-read under it, and the new file replaces the old atomically.
+    Safe under concurrent calls from threads and processes, and as cheap with two million
+    suppressions as with two hundred: an exclusive lock serializes writers, the index says
+    who is there already, and the new rows are appended with one write and fsync. Calls from
+    threads of one process that arrive while a write is under way go out together in the next.
     """
     wanted = [(e.strip(), r.strip(), d.strip()) for e, r, d in entries if e and e.strip()]
     if not wanted:
         return 0
-    path = suppressions_path(project)
-    from filelock import FileLock  # only writers need it; readers start faster
+    request = _Request(wanted)
+    queue = _queue_for(project)
+    with queue.mutex:
+        queue.pending.append(request)
+    with queue.writer:
+        if not request.done:
+            with queue.mutex:
+                batch, queue.pending = queue.pending, []
+            _write_batch(project, batch)
+    if request.error is not None:
+        raise request.error
+    return request.added
 
-    lock = FileLock(str(project.state_dir() / LOCK_FILE), timeout=LOCK_TIMEOUT_SECONDS)
-    with lock:
-        present = load_suppressed(project)
-        fresh: list[tuple[str, str, str]] = []
-        for email, reason, date in wanted:
-            key = address_key(email)
-            if key not in present:
-                present.add(key)
-                fresh.append((email, reason, date or utc_today()))
-        if not fresh:
-            return 0
-        old = ""
-        if path.is_file():
-            with path.open(encoding="utf-8-sig", newline="") as handle:  # keep its line ends
-                old = handle.read()
-        newline = "\r\n" if "\r\n" in old else "\n"
-        if old and not old.endswith(("\n", "\r")):
-            old += newline
-        lines = CsvLines(newline)
-        if not old.strip():
-            old = lines.line(HEADER)
-        write_atomically(path, [old, *map(lines.line, fresh)])
-    return len(fresh)
+
+@dataclass
+class _Request:
+    """One caller's entries, and what became of them."""
+
+    entries: list[tuple[str, str, str]]
+    added: int = 0
+    done: bool = False
+    error: BaseException | None = None
+
+
+@dataclass
+class _Queue:
+    """The calls waiting to be written to one suppressions file, and the writer's turn."""
+
+    mutex: threading.Lock = field(default_factory=threading.Lock)
+    writer: threading.Lock = field(default_factory=threading.Lock)
+    pending: list[_Request] = field(default_factory=list)
+
+
+_QUEUES: dict[str, _Queue] = {}
+_QUEUES_MUTEX = threading.Lock()
+
+
+def _queue_for(project: Project) -> _Queue:
+    with _QUEUES_MUTEX:
+        return _QUEUES.setdefault(os.path.abspath(suppressions_path(project)), _Queue())
+
+
+def _write_batch(project: Project, batch: list[_Request]) -> None:
+    """Write every request of `batch` in one locked append; each learns its own count."""
+    try:
+        from filelock import FileLock  # only writers need it; readers start faster
+
+        index = suppression_index(project)
+        lock = FileLock(
+            str(project.state_dir() / LOCK_FILE),
+            timeout=LOCK_TIMEOUT_SECONDS,
+            poll_interval=LOCK_POLL_SECONDS,
+        )
+        owners = [n for n, request in enumerate(batch) for _ in request.entries]
+        rows = [(e, r, d or utc_today()) for request in batch for e, r, d in request.entries]
+        with lock:
+            written = _precisely(project, lambda: index.append(rows))
+        for owner, new in zip(owners, written, strict=True):
+            batch[owner].added += new
+    except BaseException as exc:  # every caller of the batch hears of it, not only this one
+        for request in batch:
+            request.error = exc
+    finally:
+        for request in batch:
+            request.done = True
+
+
+def _precisely(project: Project, read: Callable[[], T]) -> T:
+    """`read()`; when the file cannot be read, raise every problem with its line, as `check`."""
+    try:
+        return read()
+    except InvalidInput:
+        for _ in suppression_rows(project):  # raises InvalidInput naming each bad row
+            pass
+        raise
 
 
 def check_suppressions(project: Project) -> list[Problem]:

@@ -89,9 +89,9 @@ def list_(app: App, list_name: str, segment: str | None, fmt: str | None) -> Non
     recipients = selection.recipients or ()
     extra = [c for c in selection.columns if c not in ("email", "name")]
     if (fmt or ("table" if sys.stdout.isatty() else "csv")) == "csv":
-        from composer.audience.records import CsvLines
+        from composer.audience.records import ExportLines
 
-        lines = CsvLines()
+        lines = ExportLines()  # for a spreadsheet: a name like =HYPERLINK(...) stays text
         click.echo(lines.line(["email", "name", *extra]), nl=False)
         for reader in recipients:
             row = [reader.email, reader.name, *(reader.attributes[c] for c in extra)]
@@ -99,6 +99,7 @@ def list_(app: App, list_name: str, segment: str | None, fmt: str | None) -> Non
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text  # a reader's name is text, never rich markup
 
     shown = [c for c in ("country", "organization", "interests") if c in extra]
     table = Table(title=selection.list_name, title_justify="left")
@@ -107,9 +108,8 @@ def list_(app: App, list_name: str, segment: str | None, fmt: str | None) -> Non
     for column in ("name", *shown):
         table.add_column(column)
     for reader in recipients:
-        table.add_row(
-            str(reader.line), reader.email, reader.name, *(reader.attributes[c] for c in shown)
-        )
+        cells = [reader.email, reader.name, *(reader.attributes[c] for c in shown)]
+        table.add_row(str(reader.line), *map(Text, cells))
     Console().print(table)
     click.echo(_breakdown(selection))
 

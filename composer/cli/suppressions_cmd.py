@@ -61,7 +61,12 @@ def add(app: App, email: str, reason: str) -> None:
 @suppressions.command(name="list")
 @click.pass_obj
 def list_(app: App) -> None:
-    """Print every suppressed address with its reason and date (tab-separated when piped)."""
+    """Print every suppressed address with its reason and date (tab-separated when piped).
+
+    Piped, each value is one line, and a value a spreadsheet would run as a formula
+    (=, +, -, @) starts with a `'`.
+    """
+    from composer.audience.records import export_tsv_line
     from composer.audience.suppressions import suppression_rows
 
     project = app.project()
@@ -69,12 +74,13 @@ def list_(app: App) -> None:
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text  # values are text, never rich markup
 
         table = Table("email", "reason", "date")
-        for email, reason, date in rows:
-            table.add_row(email, reason, date)
+        for row in rows:
+            table.add_row(*map(Text, row))
         Console().print(table)
         click.echo(f"{len(rows)} suppressed")
         return
-    for email, reason, date in rows:
-        click.echo(f"{email}\t{reason}\t{date}")
+    for row in rows:
+        click.echo(export_tsv_line(row))
