@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from local_server import free_port, percentile, stop
+from local_server import free_port, http_request, percentile, stop
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / ".data" / "archive_load"
@@ -122,35 +122,6 @@ def make_project(pythons: list[str], issues: int) -> Path:
     return project
 
 
-async def fetch(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
-) -> tuple[int, bytes, bool]:
-    """One GET over an open connection: status, body, and whether the server keeps it open."""
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n".encode())
-    await writer.drain()
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip().lower()
-    if "content-length" in headers:
-        body = await reader.readexactly(int(headers["content-length"]))
-    elif headers.get("transfer-encoding") == "chunked":
-        parts = []
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            parts.append(await reader.readexactly(size + 2))
-            if size == 0:
-                break
-        body = b"".join(p[:-2] for p in parts)
-    else:
-        body = await reader.read()
-        return status, body, False
-    return status, body, headers.get("connection") != "close"
-
-
 def listed_issues(body: bytes, issues: int) -> set[int]:
     """Which of vol-1 .. vol-N a page or feed links to."""
     found = {int(m) for m in re.findall(rb"vol-(\d+)/", body)}
@@ -171,7 +142,7 @@ async def load(
                 started = time.perf_counter()
                 try:
                     status, body, alive = await asyncio.wait_for(
-                        fetch(reader, writer, path), REQUEST_TIMEOUT
+                        http_request(reader, writer, "GET", path), REQUEST_TIMEOUT
                     )
                 except (OSError, asyncio.IncompleteReadError, ValueError):  # timeouts are OSErrors
                     status, body, alive = 0, b"", False
@@ -197,7 +168,7 @@ def wait_healthy(port: int, server: subprocess.Popen[bytes], timeout: float = 30
     async def probe() -> int:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
-            return (await asyncio.wait_for(fetch(reader, writer, "/healthz"), 2))[0]
+            return (await asyncio.wait_for(http_request(reader, writer, "GET", "/healthz"), 2))[0]
         finally:
             writer.close()
 
