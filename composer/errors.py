@@ -11,8 +11,9 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_INVALID = 1  # an issue, config or subscriber file is invalid; nothing was sent or written
 EXIT_USAGE = 2  # usage error, or a send refused
-EXIT_PARTIAL = 3  # the send ran but some recipients failed; a re-run retries them
+EXIT_PARTIAL = 3  # the send ran but some recipients failed transiently; a re-run retries them
 EXIT_INTERRUPTED = 130  # interrupted; the delivery log is consistent and a re-run resumes
+EXIT_TERMINATED = 143  # terminated (SIGTERM), handled like an interrupt
 
 
 def suggest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
@@ -99,3 +100,19 @@ class Interrupted(ComposeError):
     """Stopped by SIGINT after recording the in-flight messages."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class Terminated(ComposeError):
+    """Stopped by SIGTERM after recording the in-flight messages."""
+
+    exit_code = EXIT_TERMINATED
+
+
+class SendAborted(ComposeError):
+    """A send had to stop at once (the delivery log or the outbox cannot be written)."""
+
+    exit_code = EXIT_INVALID
+
+
+class TerminateSignal(BaseException):
+    """SIGTERM outside a send's own handling: unwinds like KeyboardInterrupt, exits 143."""

@@ -83,6 +83,7 @@ def test_help_lists_the_contract_options() -> None:
         "--test",
         "--yes",
         "--skip-invalid",
+        "--retry-unknown",
     ):
         assert option in result.stdout
 

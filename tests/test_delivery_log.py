@@ -23,7 +23,14 @@ def test_log_is_wal_and_tracks_each_state(tmp_path: Path) -> None:
             [Outcome("a@x.org", SENT, provider_id="250 Q1"), Outcome("b@x.org", FAILED, "550 no")],
             then_sending=["c@x.org"],
         )
-        assert log.counts("x", "main") == {"pending": 0, "sending": 1, "sent": 1, "failed": 1}
+        assert log.counts("x", "main") == {
+            "pending": 0,
+            "sending": 1,
+            "sent": 1,
+            "failed": 1,
+            "refused": 0,
+            "unknown": 0,
+        }
         assert list(log.failures("x", "main")) == [("b@x.org", "550 no", 1)]
         row = log.row("x", "main", "a@x.org")
         assert row["provider_id"] == "250 Q1" and row["sent_at"] and row["attempts"] == 1

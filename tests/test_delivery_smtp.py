@@ -118,19 +118,20 @@ def test_dropped_connections_are_retried(tmp_path: Path) -> None:
     assert server.handler.counts() == Counter(readers(20))
 
 
-def test_a_5xx_marks_the_recipient_failed_with_the_reply(tmp_path: Path) -> None:
+def test_a_5xx_marks_the_recipient_refused_suppresses_it_and_never_retries(tmp_path: Path) -> None:
     project = make_project(tmp_path, 4, transport="smtp")
     with smtp_server(Refusing(refused={"reader0002@example.org"})) as server:
         result = send(project, **smtp_env(server))
-        assert result.code == 3
-        assert "failed reader0002@example.org: 550 5.1.1 User unknown" in result.stdout
+        assert result.code == 0, result.stderr  # a permanent refusal alone is not exit 3
+        assert "refused reader0002@example.org: 550 5.1.1 User unknown" in result.stdout
+        assert "refused: 1" in result.stdout and "left to retry: none" in result.stdout
         assert sorted(server.handler.recipients()) == [r for r in readers(4) if "0002" not in r]
-        again = send(project, **smtp_env(server))  # retries only the failed one
-        assert (
-            again.code == 3
-            and "sent: 0" in again.stdout
-            and "skipped (already sent): 3" in again.stdout
-        )
+        again = send(project, **smtp_env(server))  # nothing left: the refused one is final
+        assert again.code == 0 and "sent: 0" in again.stdout
+        assert "skipped (already sent): 3" in again.stdout and "suppressed: 1" in again.stdout
+    assert server.handler.refusals == Counter({"reader0002@example.org": 1})
+    suppressions = (project / "subscribers" / "suppressions.csv").read_text(encoding="utf-8")
+    assert "reader0002@example.org,hard bounce (smtp: 550 5.1.1 User unknown)," in suppressions
 
 
 def test_test_copies_go_only_to_the_test_address_and_are_not_recorded(tmp_path: Path) -> None:
@@ -173,9 +174,11 @@ class Slow(Recording):
         return await super().handle_DATA(server, session, envelope)
 
 
-def _start_and_wait(project: Path, server, at_least: int) -> subprocess.Popen:
+def _start_and_wait(project: Path, server, at_least: int, *first: str) -> subprocess.Popen:
     child = subprocess.Popen(
-        compose_args(project, "send", str(project / "issues/x.yaml"), "--list", "main", "--yes"),
+        compose_args(
+            project, *first, "send", str(project / "issues/x.yaml"), "--list", "main", "--yes"
+        ),
         env=compose_env(**smtp_env(server)),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -212,6 +215,7 @@ def test_kill_9_mid_send_then_rerun_loses_nobody(tmp_path: Path) -> None:
     assert extra <= in_flight  # copies beyond one only inside the in-flight window
     assert all(n <= 2 for n in counts.values())
     assert log_states(project) == Counter({"sent": total})
+    print(f"kill -9: {len(in_flight)} in flight, {len(extra)} duplicates after resume")
 
 
 def test_ctrl_c_finishes_in_flight_exits_130_and_resumes_without_duplicates(tmp_path: Path) -> None:
@@ -274,3 +278,73 @@ def test_pipelining_against_postfix_smtp_sink(tmp_path: Path) -> None:
     assert all(b"X-Mail-Args: <bulletin@example.org> BODY=8BITMIME" in d for d in dumps)
     # The sink undoes dot-stuffing: the CSS lines that start with a dot arrive intact.
     assert all(b"\n.mj-outlook-group-fix" in d for d in dumps)
+
+
+def test_sigterm_finishes_in_flight_exits_143_and_resumes_without_duplicates(
+    tmp_path: Path,
+) -> None:
+    total = 300
+    project = make_project(tmp_path, total, transport="smtp")
+    with smtp_server(Slow()) as server:
+        child = _start_and_wait(project, server, at_least=40)
+        child.send_signal(signal.SIGTERM)  # what systemd and kill send
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == 143, (out, err)
+        assert "terminated" in err and "Traceback" not in err
+        states = log_states(project)
+        assert states["sending"] == 0  # everything in flight was recorded
+        assert states["sent"] == len(server.handler.messages) < total
+        result = send(project, **smtp_env(server))
+        assert result.code == 0, result.stderr
+    counts = server.handler.counts()
+    duplicates = sum(n - 1 for n in counts.values())
+    print(f"SIGTERM: {duplicates} duplicates after resume")
+    assert counts == Counter(readers(total)) and duplicates == 0  # exactly once each
+
+
+@pytest.mark.parametrize(("number", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_second_signal_quits_at_once_with_its_code_not_by_dying(
+    tmp_path: Path, number: signal.Signals, code: int
+) -> None:
+    total = 40
+    project = make_project(tmp_path, total, transport="smtp")
+    with smtp_server(Slow(delay=1.5)) as server:  # four messages in flight for 1.5 s each
+        child = _start_and_wait(project, server, at_least=4)
+        child.send_signal(number)
+        time.sleep(0.3)
+        child.send_signal(number)  # before the in-flight messages end
+        out, err = child.communicate(timeout=30)
+        assert child.returncode == code, (out, err)  # not -2 / -15: death by signal
+        assert "Traceback" not in err
+        time.sleep(1.6)  # let the server finish what it was given
+        in_flight = {
+            e
+            for (e,) in sqlite3.connect(project / ".compose" / "delivery.sqlite").execute(
+                "SELECT email FROM deliveries WHERE state='sending'"
+            )
+        }
+        assert len(in_flight) <= 4
+        server.handler.delay = 0.0
+        result = send(project, **smtp_env(server))
+        assert result.code == 0, result.stderr
+    counts = server.handler.counts()
+    assert set(counts) == set(readers(total))
+    duplicates = {address for address, n in counts.items() if n > 1}
+    print(f"second {number.name}: {len(in_flight)} in flight, {len(duplicates)} duplicates")
+    assert duplicates <= in_flight
+
+
+def test_traceback_never_changes_the_exit_code(tmp_path: Path) -> None:
+    project = make_project(tmp_path, 2, transport="smtp")
+    env = {"COMPOSE_SMTP_HOST": "127.0.0.1", "COMPOSE_SMTP_PORT": str(free_port())}
+    plain = send(project, **env)
+    traced = run(project, "--traceback", "send", str(project / "issues/x.yaml"), "--list", "main",
+                 "--yes", **env)  # fmt: skip
+    assert plain.code == traced.code == 3
+    assert "Traceback" in traced.stderr and "cannot connect to smtp server" in traced.stderr
+    with smtp_server(Slow()) as server:
+        big = make_project(tmp_path / "big", 300, transport="smtp")
+        child = _start_and_wait(big, server, 40, "--traceback")
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=60)
+    assert child.returncode == 143, (out, err)

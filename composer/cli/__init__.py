@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from composer.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_USAGE, ComposeError
+from composer.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    ComposeError,
+    TerminateSignal,
+)
 
 if TYPE_CHECKING:
     from composer.project import Project
@@ -28,6 +38,7 @@ _COMMANDS = {
     "serve": "composer.cli.serve_cmd:serve",
     "suppressions": "composer.cli.suppressions_cmd:suppressions",
     "init": "composer.cli.init_cmd:init",
+    "doctor": "composer.cli.doctor_cmd:doctor",
 }
 
 
@@ -95,32 +106,84 @@ def cli(ctx: click.Context, project_dir: Path | None, traceback: bool) -> None:
     ctx.obj = App(project_dir, traceback)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise TerminateSignal
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the command, turn every known failure into one line and an exit code."""
+    """Console entry point: run the command, turn every known failure into one line and an exit code.
+
+    `--traceback` adds the traceback to stderr; the exit code stays the same.
+    """
     args = sys.argv[1:] if argv is None else argv
     show_traceback = "--traceback" in args
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    saved = (
+        {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
+    )
+    # SIGTERM (systemd, kill) unwinds like Ctrl-C and exits 143; a send handles it itself.
+    if in_main_thread:
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        code = _run(args, show_traceback)
+    finally:
+        # Called with arguments (tests, scripts), this process goes on: give its handlers back.
+        # As the console entry point it is about to exit: a late signal must not kill it.
+        if argv is not None:
+            for number, handler in saved.items():
+                if handler is not None:
+                    signal.signal(number, handler)
+    sys.exit(code)
+
+
+def _run(args: list[str], show_traceback: bool) -> int:
+    def trace() -> None:
+        if show_traceback:
+            traceback.print_exc()
+
     try:
         code = cli.main(args=args, prog_name="compose", standalone_mode=False)
     except ComposeError as exc:
-        if show_traceback:
-            raise
+        trace()
+        if exc.exit_code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            _quiet_signals()
         for problem in exc.problems:
             click.echo(str(problem), err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+        return exc.exit_code
+    except click.exceptions.Abort as exc:
+        trace()
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            return _interrupted()
         click.echo("aborted", err=True)
-        sys.exit(EXIT_USAGE)
+        return EXIT_USAGE
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        trace()
+        return _interrupted()
+    except TerminateSignal:
+        trace()
+        _quiet_signals()
+        click.echo("terminated", err=True)
+        return EXIT_TERMINATED
     except BrokenPipeError:
-        sys.exit(0)
+        return 0
     except Exception as exc:  # a bug: say so in one line; --traceback shows the details
-        if show_traceback:
-            raise
+        trace()
         click.echo(f"internal error: {type(exc).__name__}: {exc} (run with --traceback)", err=True)
-        sys.exit(EXIT_INVALID)
-    sys.exit(code if isinstance(code, int) else 0)
+        return EXIT_INVALID
+    return code if isinstance(code, int) else 0
+
+
+def _interrupted() -> int:
+    _quiet_signals()
+    click.echo("interrupted", err=True)
+    return EXIT_INTERRUPTED
+
+
+def _quiet_signals() -> None:
+    """Already on the way out: a further Ctrl-C or SIGTERM must not kill us mid-exit."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -10,7 +10,7 @@ import click
 
 from composer.cli import App
 from composer.cli.options import ISSUE_FILE, mode_option
-from composer.errors import Interrupted, SendIncomplete, SendRefused
+from composer.errors import Interrupted, SendIncomplete, SendRefused, Terminated
 from composer.modes import Mode
 
 if TYPE_CHECKING:
@@ -43,6 +43,12 @@ def _interactive() -> bool:
 @click.option(
     "--skip-invalid", is_flag=True, help="Leave out list rows with errors instead of refusing."
 )
+@click.option(
+    "--retry-unknown",
+    is_flag=True,
+    help="Also resend to readers whose outcome is unknown (the server may have accepted the "
+    "message before the connection broke: they may get a second copy).",
+)
 @click.pass_obj
 def send(
     app: App,
@@ -55,6 +61,7 @@ def send(
     tests: tuple[str, ...],
     yes: bool,
     skip_invalid: bool,
+    retry_unknown: bool,
 ) -> None:
     """Deliver an issue to a list, each reader exactly once; a re-run resumes."""
     from composer.delivery.plan import dry_run as render_all
@@ -64,7 +71,7 @@ def send(
 
     plan = plan_send(
         app.project(near=file), file, list_name, segment, transport=transport, mode=mode,
-        skip_invalid=skip_invalid, test_only=bool(tests),
+        skip_invalid=skip_invalid, test_only=bool(tests), retry_unknown=retry_unknown,
     )  # fmt: skip
     for warning in plan.built.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -88,15 +95,26 @@ def send(
         click.echo(f"warning: {warning}", err=True)
     for line in summary_lines(summary):
         click.echo(line)
+    if summary.terminated:
+        raise Terminated(
+            "terminated; the messages in flight were recorded; run the same command to resume"
+        )
     if summary.interrupted:
         raise Interrupted(
             "interrupted; the messages in flight were recorded; run the same command to resume"
+        )
+    if summary.unknown or summary.skipped_unknown:
+        click.echo(
+            f"warning: {summary.unknown + summary.skipped_unknown} recipient(s) with an unknown "
+            "outcome were not resent (they may have the issue); compose status lists them, and "
+            "compose send --retry-unknown resends them",
+            err=True,
         )
     if summary.stopped:
         raise SendIncomplete(f"send stopped: {summary.stopped}")
     if summary.failed:
         raise SendIncomplete(
-            f"{summary.failed} recipient(s) failed; they are in the delivery log "
+            f"{summary.failed} recipient(s) failed temporarily; they are in the delivery log "
             "(compose status) and a re-run retries them"
         )
 
@@ -112,9 +130,17 @@ def _describe(plan: SendPlan, tests: tuple[str, ...]) -> None:
         click.echo(
             f"list:       {plan.list_name}" + (f", segment {plan.segment}" if plan.segment else "")
         )
+        settled = ""
+        if plan.refused_before:
+            settled += f", {plan.refused_before} refused for good"
+        if plan.unknown_before:
+            settled += f", {plan.unknown_before} unknown" + (
+                " (resent)" if plan.retry_unknown else " (not resent without --retry-unknown)"
+            )
         click.echo(
-            f"recipients: {plan.recipients} ({plan.already_sent} already sent, {plan.pending} to go; "
-            f"{selection.suppressed} suppressed, {selection.unsubscribed} unsubscribed)"
+            f"recipients: {plan.recipients} ({plan.already_sent} already sent{settled}, "
+            f"{plan.pending} to go; {selection.suppressed} suppressed, "
+            f"{selection.unsubscribed} unsubscribed)"
         )
     click.echo(f"transport:  {plan.transport.describe()}")
 
@@ -132,10 +158,17 @@ def _confirm(yes: bool) -> None:
 @click.argument("file", type=ISSUE_FILE)
 @click.pass_obj
 def status(app: App, file: Path) -> None:
-    """Per list: sent, failed (with reasons), pending, suppressed."""
-    from composer.delivery.plan import delivery_status
+    """Per list: sent, failed (with reasons), refused, unknown, pending, suppressed."""
+    from composer.delivery.plan import delivery_status, status_conflict
 
-    statuses = delivery_status(app.project(near=file), file)
+    project = app.project(near=file)
+    other = status_conflict(project, file)
+    if other is not None:
+        click.echo(
+            f"{file.stem}: not sent; the delivery log's '{file.stem}' is {other}, a different issue"
+        )
+        return
+    statuses = delivery_status(project, file)
     if not statuses:
         click.echo(f"{file.stem}: not sent to any list yet")
         return
@@ -144,11 +177,21 @@ def status(app: App, file: Path) -> None:
         pending = entry.pending + entry.sending
         click.echo(
             f"{entry.list_name}: sent {entry.sent}, failed {entry.failed}, pending {pending}, "
-            f"suppressed {suppressed}"
+            f"suppressed {suppressed}, refused {entry.refused}, unknown {entry.unknown}"
         )
         if entry.sending:
             click.echo(f"  {entry.sending} in flight when a run stopped; the next run resends them")
-        for email, reason, attempts in entry.failures:
+        for label, rows in (
+            ("failed", entry.failures),
+            ("refused", entry.refusals),
+            ("unknown", entry.unknowns),
+        ):
+            for email, reason, attempts in rows:
+                click.echo(
+                    f"  {label} {email} ({attempts} attempt{'s' if attempts != 1 else ''}): {reason}"
+                )
+        if entry.unknown:
             click.echo(
-                f"  failed {email} ({attempts} attempt{'s' if attempts != 1 else ''}): {reason}"
+                f"  {entry.unknown} unknown: they may have the issue; "
+                "compose send --retry-unknown resends them"
             )

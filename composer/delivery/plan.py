@@ -9,14 +9,16 @@ from pathlib import Path
 
 from composer.audience import Recipient, Selection, address_key, select
 from composer.build import BuiltIssue, Mode, build_issue
-from composer.delivery.log import LOG_FILE, SENT, DeliveryLog
+from composer.delivery.log import FAILED, LOG_FILE, REFUSED, SENT, UNKNOWN, DeliveryLog
 from composer.delivery.message import MessageTemplate, check_address
 from composer.delivery.settings import Settings, resolve_settings
 from composer.delivery.tokens import load_secret, make_token
 from composer.delivery.transports import make_transport
 from composer.delivery.transports.base import Envelope, Transport
-from composer.errors import ComposeError, UsageError
-from composer.project import STATE_DIR, Project
+from composer.errors import ComposeError, SendRefused, UsageError
+from composer.issue.load import load_issue
+from composer.issue.model import Issue
+from composer.project import STATE_DIR, Project, display_path
 
 CHUNK = 1000  # recipients looked up in the log at a time
 TEST_LIST = "test"
@@ -36,11 +38,32 @@ class SendPlan:
     transport: Transport
     secret: bytes = field(repr=False)
     already_sent: int = 0
+    refused_before: int = 0  # refused for good in an earlier run: never retried
+    unknown_before: int = 0  # outcome unknown in an earlier run: retried only with retry_unknown
+    retry_unknown: bool = False
 
     @property
     def issue(self) -> str:
         """The key of the issue in the delivery log (its file stem)."""
         return self.built.slug
+
+    @property
+    def source(self) -> str:
+        """The issue file as the delivery log records it (relative to the project)."""
+        return source_key(self.project, self.built.source)
+
+    @property
+    def fingerprint(self) -> str:
+        """Which issue this is, whatever its file is called."""
+        return issue_fingerprint(self.built.issue)
+
+    @property
+    def done_states(self) -> frozenset[str]:
+        """States a run skips: sent, refused for good, and unknown unless asked to retry."""
+        done = {SENT, REFUSED}
+        if not self.retry_unknown:
+            done.add(UNKNOWN)
+        return frozenset(done)
 
     @property
     def recipients(self) -> int:
@@ -49,8 +72,9 @@ class SendPlan:
 
     @property
     def pending(self) -> int:
-        """How many of them have not been sent the issue yet."""
-        return self.recipients - self.already_sent
+        """How many of them this run will try (not sent, not refused, not left as unknown)."""
+        skipped_unknown = 0 if self.retry_unknown else self.unknown_before
+        return self.recipients - self.already_sent - self.refused_before - skipped_unknown
 
     @property
     def content_sha(self) -> str:
@@ -80,6 +104,7 @@ def plan_send(
     mode: Mode = "auto",
     skip_invalid: bool = False,
     test_only: bool = False,
+    retry_unknown: bool = False,
 ) -> SendPlan:
     """Gather, then send: render the issue, check the list and settings; nothing is sent yet."""
     if list_name is None and not test_only:
@@ -95,17 +120,67 @@ def plan_send(
     sender = make_transport(settings, template, built.slug)
     plan = SendPlan(
         project, built, list_name, segment, selection, settings, template, sender,
-        load_secret(project),
+        load_secret(project), retry_unknown=retry_unknown,
     )  # fmt: skip
     if selection is not None and plan.log_path().exists():
         with DeliveryLog(plan.log_path()) as log:
-            plan.already_sent = sum(
-                sum(
-                    1 for state in log.states(plan.issue, list_name, keys).values() if state == SENT
-                )
-                for keys in _key_chunks(selection)
-            )
+            check_issue_identity(log, plan)
+            for keys in _key_chunks(selection):
+                states = list(log.states(plan.issue, list_name, keys).values())
+                plan.already_sent += states.count(SENT)
+                plan.refused_before += states.count(REFUSED)
+                plan.unknown_before += states.count(UNKNOWN)
     return plan
+
+
+def source_key(project: Project, path: Path) -> str:
+    """An issue file as the delivery log names it: relative to the project when inside it."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(project.root.resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def issue_fingerprint(issue: Issue) -> str:
+    """Volume, date and subject, hashed: two files with these equal are the same issue."""
+    text = f"{issue.volume}\0{issue.date.isoformat()}\0{issue.subject}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def identity_conflict(
+    log: DeliveryLog, slug: str, source: str, fingerprint: str, subject: str
+) -> str | None:
+    """The issue file the log holds under `slug` when it is not this one, else None.
+
+    The same file (edited or not) resumes; a moved file with the same volume, date and subject
+    is the same issue; a log written before files were recorded trusts an equal subject.
+    """
+    for earlier in log.issue_sends(slug):
+        if earlier.source == source or (earlier.fingerprint or "") == fingerprint:
+            continue
+        if earlier.source is None and earlier.fingerprint is None:
+            if earlier.subject == subject:
+                continue
+            return (
+                f"an issue with the subject {earlier.subject!r} (logged before issue files were "
+                "recorded; if this file is that issue edited, restore that subject to resume)"
+            )
+        return earlier.source
+    return None
+
+
+def check_issue_identity(log: DeliveryLog, plan: SendPlan) -> None:
+    """Refuse to send a file whose slug the log already holds for a different issue."""
+    other = identity_conflict(log, plan.issue, plan.source, plan.fingerprint, plan.built.subject)
+    if other is None:
+        return
+    shown = display_path(plan.built.source)
+    raise SendRefused(
+        f"{shown} is not the issue the delivery log holds as '{plan.issue}' ({other} was sent "
+        f"under that name); nothing was sent: rename {shown} so that its file name differs "
+        "(the file name is the issue's key in the delivery log, the outbox and the archive)"
+    )
 
 
 def _key_chunks(selection: Selection) -> Iterator[list[str]]:
@@ -147,7 +222,7 @@ def dry_run(plan: SendPlan) -> DryRunReport:
         for chunk in recipient_chunks(plan.selection):
             states = log.states(plan.issue, plan.list_name, [r.key for r in chunk]) if log else {}
             for recipient in chunk:
-                if states.get(recipient.key) == SENT:
+                if states.get(recipient.key) in plan.done_states:
                     report.skipped += 1
                     continue
                 envelope = plan.envelope(recipient.email, recipient.key, recipient.name)
@@ -193,6 +268,10 @@ class ListStatus:
     pending: int
     suppressed: int | None
     failures: list[tuple[str, str, int]]
+    refused: int = 0
+    unknown: int = 0
+    refusals: list[tuple[str, str, int]] = field(default_factory=list)
+    unknowns: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 def delivery_status(project: Project, issue_path: Path) -> list[ListStatus]:
@@ -222,7 +301,25 @@ def delivery_status(project: Project, issue_path: Path) -> list[ListStatus]:
             statuses.append(
                 ListStatus(
                     list_name, counts["sent"], counts["failed"], counts["sending"], pending,
-                    suppressed, list(log.failures(issue, list_name)),
+                    suppressed, list(log.failures(issue, list_name, FAILED)),
+                    counts[REFUSED], counts[UNKNOWN], list(log.failures(issue, list_name, REFUSED)),
+                    list(log.failures(issue, list_name, UNKNOWN)),
                 )
             )  # fmt: skip
     return statuses
+
+
+def status_conflict(project: Project, issue_path: Path) -> str | None:
+    """For `status`: the file the log holds under this file's name, when it is another issue."""
+    path = project.root / STATE_DIR / LOG_FILE
+    if not path.exists() or not issue_path.is_file():
+        return None
+    try:
+        issue = load_issue(issue_path, project.newsletter, display_path(issue_path))
+    except ComposeError:  # an invalid file still has a status, by its name
+        return None
+    with DeliveryLog(path) as log:
+        return identity_conflict(
+            log, issue_path.stem, source_key(project, issue_path), issue_fingerprint(issue),
+            issue.subject,
+        )  # fmt: skip

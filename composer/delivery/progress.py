@@ -46,14 +46,17 @@ class RichReporter(Reporter):
         self.task = self.progress.add_task("send", total=total, failed=0, rate="")
         self.progress.start()
 
-    def advance(self, sent: int, failed: int) -> None:
+    def advance(self, sent: int, failed: int, settled: int = 0) -> None:
         with self.lock:
-            self.done += sent + failed
+            self.done += sent + failed + settled
             self.failed += failed
             rate = self.done / max(time.monotonic() - self.started, 1e-6)
             if self.task is not None:
                 self.progress.update(
-                    self.task, advance=sent + failed, failed=self.failed, rate=f"{rate:,.0f} msg/s"
+                    self.task,
+                    advance=sent + failed + settled,
+                    failed=self.failed,
+                    rate=f"{rate:,.0f} msg/s",
                 )
 
     def note(self, text: str) -> None:
@@ -80,9 +83,9 @@ class PlainReporter(Reporter):
         self.started = self.last = time.monotonic()
         self._line(f"sending {total} message{'s' if total != 1 else ''}")
 
-    def advance(self, sent: int, failed: int) -> None:
+    def advance(self, sent: int, failed: int, settled: int = 0) -> None:
         with self.lock:
-            self.done += sent + failed
+            self.done += sent + failed + settled
             self.failed += failed
             now = time.monotonic()
             if now - self.last >= self.interval:
@@ -116,19 +119,40 @@ def make_reporter(interactive: bool) -> Reporter:
 
 
 def summary_lines(summary: SendSummary) -> list[str]:
-    """The closing summary: sent, failed with reasons, skipped as already sent, suppressed."""
+    """The closing summary: sent, failed, refused, unknown (with reasons), skipped, suppressed."""
     lines = [
         f"sent: {summary.sent}",
         f"failed: {summary.failed}",
+    ]
+    if summary.refused:
+        lines.append(f"refused: {summary.refused} (for good; never retried)")
+    if summary.unknown or summary.skipped_unknown:
+        lines.append(
+            f"unknown: {summary.unknown + summary.skipped_unknown} (accepted or not cannot be "
+            "known; not resent: compose send --retry-unknown resends them)"
+        )
+    lines += [
         f"skipped (already sent): {summary.skipped}",
         f"suppressed: {summary.suppressed}",
     ]
+    if summary.bounces_suppressed:
+        lines.append(f"hard bounces added to the suppressions: {summary.bounces_suppressed}")
     if summary.unsubscribed:
         lines.append(f"unsubscribed: {summary.unsubscribed}")
-    for email, reason in summary.failures:
-        lines.append(f"  failed {email}: {reason}")
-    if summary.failed > len(summary.failures):
-        lines.append(f"  ... and {summary.failed - len(summary.failures)} more (compose status)")
+    for label, shown, total in (
+        ("failed", summary.failures, summary.failed),
+        ("refused", summary.refusals, summary.refused),
+        ("unknown", summary.unknowns, summary.unknown),
+    ):
+        lines.extend(f"  {label} {email}: {reason}" for email, reason in shown)
+        if total > len(shown):
+            lines.append(f"  ... and {total - len(shown)} more {label} (compose status)")
+    if summary.stopped:
+        lines.append("left to retry: everyone not sent yet (the send stopped); run it again")
+    elif summary.failed:
+        lines.append(f"left to retry: {summary.failed} (temporary failures); run it again")
+    else:
+        lines.append("left to retry: none")
     if summary.elapsed > 0 and summary.sent:
         lines.append(f"time: {summary.elapsed:.1f} s ({summary.sent / summary.elapsed:,.0f} msg/s)")
     return lines

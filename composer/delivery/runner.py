@@ -2,8 +2,9 @@
 
 Workers (one per transport channel) take batches from a bounded queue, so memory stays flat
 however long the list is. Each batch is marked `sending` before it is handed over and recorded
-right after, so a crash leaves at most one batch per worker uncertain; the next run resends
-those, and nobody else who already has the issue.
+right after, so a crash leaves at most one batch per worker uncertain (the in-flight window);
+the next run resends those, and nobody else who already has the issue. Anything that goes wrong
+in a worker stops every worker at once and is raised in the caller's thread: a send never hangs.
 """
 
 from __future__ import annotations
@@ -18,14 +19,25 @@ from dataclasses import dataclass, field
 
 from filelock import FileLock, Timeout
 
-from composer.delivery.log import FAILED, PENDING, SENT, DeliveryLog, Outcome, SendRecord
-from composer.delivery.plan import SendPlan, recipient_chunks
+from composer.audience.suppressions import add_suppressions, utc_today
+from composer.delivery.log import (
+    FAILED,
+    PENDING,
+    REFUSED,
+    SENT,
+    UNKNOWN,
+    DeliveryLog,
+    Outcome,
+    SendRecord,
+)
+from composer.delivery.plan import SendPlan, check_issue_identity, recipient_chunks
 from composer.delivery.ratelimit import RateLimiter
 from composer.delivery.transports.base import Envelope, FatalTransportError
-from composer.errors import UsageError
+from composer.errors import ComposeError, SendAborted, TerminateSignal, UsageError
 
 MAX_FAILURES_SHOWN = 20
 _EMPTY: list[Envelope] = []  # "nothing ready right now", as opposed to None, "no more work"
+_POLL = 0.1  # seconds between looks at the stop flag while waiting for work
 
 
 class Reporter:
@@ -34,8 +46,8 @@ class Reporter:
     def start(self, total: int) -> None:
         """The send begins with `total` messages to deliver."""
 
-    def advance(self, sent: int, failed: int) -> None:
-        """Some messages were delivered or failed."""
+    def advance(self, sent: int, failed: int, settled: int = 0) -> None:
+        """Some messages were delivered, failed (to retry), or settled (refused, unknown)."""
 
     def note(self, text: str) -> None:
         """Something the user should know now (an interrupt being honoured, a warning)."""
@@ -49,25 +61,41 @@ class SendSummary:
     """What a run did."""
 
     sent: int = 0
-    failed: int = 0
+    failed: int = 0  # transiently: a re-run retries them
+    refused: int = 0  # for good (5xx for the recipient): never retried
+    unknown: int = 0  # accepted or not? not resent unless --retry-unknown
     skipped: int = 0  # already sent in an earlier run
+    skipped_unknown: int = 0  # unknown since an earlier run, left alone without --retry-unknown
     suppressed: int = 0
     unsubscribed: int = 0
+    bounces_suppressed: int = 0  # hard bounces added to suppressions.csv by this run
     failures: list[tuple[str, str]] = field(default_factory=list)
+    refusals: list[tuple[str, str]] = field(default_factory=list)
+    unknowns: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False
+    terminated: bool = False  # by SIGTERM
     stopped: str | None = None  # why the transport gave up, when it did
     elapsed: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
     def add(self, outcomes: Sequence[Outcome]) -> None:
-        """Count outcomes, keeping the first few failure reasons."""
+        """Count outcomes, keeping the first few reasons of each kind."""
         for outcome in outcomes:
+            reason = (outcome.email, outcome.error or "no reason given")
             if outcome.state == SENT:
                 self.sent += 1
             elif outcome.state == FAILED:
                 self.failed += 1
                 if len(self.failures) < MAX_FAILURES_SHOWN:
-                    self.failures.append((outcome.email, outcome.error or "unknown error"))
+                    self.failures.append(reason)
+            elif outcome.state == REFUSED:
+                self.refused += 1
+                if len(self.refusals) < MAX_FAILURES_SHOWN:
+                    self.refusals.append(reason)
+            elif outcome.state == UNKNOWN:
+                self.unknown += 1
+                if len(self.unknowns) < MAX_FAILURES_SHOWN:
+                    self.unknowns.append(reason)
 
 
 class _Run:
@@ -77,21 +105,23 @@ class _Run:
         self.plan, self.log, self.reporter = plan, log, reporter
         self.transport = plan.transport
         self.summary = SendSummary()
-        self.stop = threading.Event()
-        self.interrupted = False
+        self.stop = threading.Event()  # stop taking work: Ctrl-C, SIGTERM, a fatal error, a crash
+        self.produced = threading.Event()  # the producer has queued everything it will
+        self.signal: int | None = None  # the first SIGINT or SIGTERM
         self.crash: BaseException | None = None
         self.lock = threading.Lock()
         settings = plan.settings
         self.limiter = RateLimiter(settings.max_per_second, settings.max_per_hour)
         self.batch_size = min(self.transport.batch_size, self.limiter.largest_batch or 10**9)
-        self.queue: queue.Queue[list[Envelope] | None] = queue.Queue(self.transport.concurrency * 2)
+        self.queue: queue.Queue[list[Envelope]] = queue.Queue(self.transport.concurrency * 2)
         self.streak = 0  # failures in a row, across workers, with nothing sent in between
         self.max_streak = max(25, 5 * self.transport.concurrency * self.transport.batch_size)
 
     def produce(self) -> None:
-        """Stream the audience into batches of not-yet-delivered recipients."""
+        """Stream the audience into batches of recipients still to deliver."""
         plan = self.plan
         assert plan.selection is not None
+        done = plan.done_states
         for chunk in recipient_chunks(plan.selection):
             if self.stop.is_set():
                 return
@@ -99,33 +129,34 @@ class _Run:
             self.log.enqueue(plan.issue, plan.list_name, keys, self.transport.name)
             states = self.log.states(plan.issue, plan.list_name, keys)
             todo = [
-                plan.envelope(r.email, r.key, r.name) for r in chunk if states.get(r.key) != SENT
+                plan.envelope(r.email, r.key, r.name)
+                for r in chunk
+                if states.get(r.key) not in done
             ]
+            left = [states.get(r.key) for r in chunk if states.get(r.key) in done]
             with self.lock:
-                self.summary.skipped += len(chunk) - len(todo)
+                self.summary.skipped += left.count(SENT)
+                self.summary.skipped_unknown += left.count(UNKNOWN)
             for start in range(0, len(todo), self.batch_size):
                 if not self._put(todo[start : start + self.batch_size]):
                     return
 
-    def _put(self, batch: list[Envelope] | None) -> bool:
-        while True:
-            if batch is not None and self.stop.is_set():
-                return False
+    def _put(self, batch: list[Envelope]) -> bool:
+        while not self.stop.is_set():
             try:
-                self.queue.put(batch, timeout=0.1)
+                self.queue.put(batch, timeout=_POLL)
                 return True
             except queue.Full:
                 continue
+        return False
 
     def work(self) -> None:
-        """One worker: a channel of its own, batches until the queue says stop."""
+        """One worker: a channel of its own, batches until there are none or the run stops."""
         plan = self.plan
         channel = None
-        ended = False  # this worker has taken its sentinel
         try:
             channel = self.transport.open_channel()
             batch = self._take(wait=True)
-            ended = batch is None
             if batch and self._admit(batch):
                 self.log.mark_sending(plan.issue, plan.list_name, [e.key for e in batch])
             else:
@@ -139,10 +170,10 @@ class _Run:
                     outcomes = channel.deliver(batch, self.stop)
                 except FatalTransportError as exc:
                     pending = [Outcome(e.key, PENDING, str(exc)) for e in batch]
-                    self.log.record(plan.issue, plan.list_name, pending)
                     with self.lock:
                         self.summary.stopped = self.summary.stopped or str(exc)
                     self.stop.set()
+                    self.log.record(plan.issue, plan.list_name, pending)
                     break
                 # Record this batch and mark the next in one transaction when the next may go
                 # now; never hold an outcome back while waiting for work or for the rate cap.
@@ -150,40 +181,39 @@ class _Run:
                 keys: list[str] = []
                 if following and self.limiter.try_acquire(len(following)):
                     keys = [e.key for e in following]
-                ready = bool(keys)
                 self.log.record(plan.issue, plan.list_name, outcomes, keys)
                 self._count(outcomes)
                 if following is _EMPTY:
                     following = self._take(wait=True)
-                ended = following is None
-                if following and not ready:
-                    if not self._admit(following):
-                        following = None
-                    else:
+                if following and not keys:
+                    if self._admit(following):
                         self.log.mark_sending(
                             plan.issue, plan.list_name, [e.key for e in following]
                         )
+                    else:
+                        following = None  # stopping: it stays pending
                 batch = following
-        except BaseException as exc:  # a bug: stop everyone, keep the log consistent, re-raise
+        except BaseException as exc:  # stop everyone now; the caller raises it
             with self.lock:
                 self.crash = self.crash or exc
             self.stop.set()
         finally:
             if channel is not None:
-                channel.close()
-            while not ended:  # consume this worker's sentinel so the producer can finish
-                ended = self.queue.get() is None
+                with contextlib.suppress(Exception):
+                    channel.close()
 
     def _take(self, wait: bool) -> list[Envelope] | None:
-        """The next batch; None when the queue says stop; _EMPTY when none is ready (no wait)."""
-        while True:
+        """The next batch; None when there is no more work or the run is stopping; _EMPTY
+        when none is ready now (without `wait`)."""
+        while not self.stop.is_set():
             try:
-                batch = self.queue.get() if wait else self.queue.get_nowait()
+                return self.queue.get(timeout=_POLL) if wait else self.queue.get_nowait()
             except queue.Empty:
-                return _EMPTY
-            if batch is None or not self.stop.is_set():
-                return batch
-            # Stopping: skip the rest; they stay pending for the next run.
+                if self.produced.is_set() and self.queue.empty():
+                    return None
+                if not wait:
+                    return _EMPTY
+        return None  # stopping: what is still queued stays pending for the next run
 
     def _admit(self, batch: list[Envelope]) -> bool:
         """Wait for the rate cap to let `batch` go; False when stopping meanwhile."""
@@ -192,26 +222,49 @@ class _Run:
     def _count(self, outcomes: Sequence[Outcome]) -> None:
         sent = sum(1 for o in outcomes if o.state == SENT)
         failed = sum(1 for o in outcomes if o.state == FAILED)
+        settled = sum(1 for o in outcomes if o.state in (REFUSED, UNKNOWN))
+        # A refusal is about one address, not the server: it does not trip the breaker.
+        unknown = sum(1 for o in outcomes if o.state == UNKNOWN)
         with self.lock:
             self.summary.add(outcomes)
-            self.streak = 0 if sent else self.streak + failed
+            self.streak = 0 if sent else self.streak + failed + unknown
             if self.streak >= self.max_streak and not self.stop.is_set():
                 self.summary.stopped = (
                     f"stopped after {self.streak} failures in a row with nothing delivered; "
                     "the rest stay pending for the next run"
                 )
                 self.stop.set()
-        self.reporter.advance(sent, failed)
+        self.reporter.advance(sent, failed, settled)
 
-    def on_sigint(self, signum: int, frame: object) -> None:
-        """First Ctrl-C: finish and record what is in flight. Second: stop at once."""
-        if self.interrupted:
+    def on_signal(self, signum: int, frame: object) -> None:
+        """First Ctrl-C or SIGTERM: finish and record what is in flight. Second: stop at once."""
+        if self.signal is not None:
+            if signum == signal.SIGTERM:
+                raise TerminateSignal
             raise KeyboardInterrupt
-        self.interrupted = True
+        self.signal = signum
         self.stop.set()
-        self.reporter.note(
-            "interrupted: finishing the messages in flight (Ctrl-C again to quit now)"
-        )
+        what = "terminated" if signum == signal.SIGTERM else "interrupted"
+        self.reporter.note(f"{what}: finishing the messages in flight (Ctrl-C again to quit now)")
+
+    def run_workers(self) -> None:
+        """Produce in this thread while the workers deliver; return when all have ended."""
+        workers = [
+            threading.Thread(target=self.work, name=f"send-{n}", daemon=True)
+            for n in range(self.transport.concurrency)
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            self.produce()
+        except BaseException:
+            self.stop.set()
+            raise
+        finally:
+            self.produced.set()
+            for worker in workers:
+                while worker.is_alive():
+                    worker.join(_POLL)
 
 
 @contextlib.contextmanager
@@ -219,11 +272,14 @@ def _signal_handler(handler: Callable[[int, object], None]) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {
+        number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, earlier in previous.items():
+            signal.signal(number, earlier)
 
 
 def run_send(plan: SendPlan, reporter: Reporter | None = None) -> SendSummary:
@@ -238,45 +294,62 @@ def run_send(plan: SendPlan, reporter: Reporter | None = None) -> SendSummary:
             f"another compose send is running in this project (lock {state_dir / 'send.lock'}); "
             "wait for it to finish"
         ) from None
+    except OSError as exc:
+        raise SendAborted(f"cannot take the send lock {state_dir / 'send.lock'}: {exc}") from exc
     started = time.monotonic()
     try:
         with DeliveryLog.for_project(state_dir) as log:
+            check_issue_identity(log, plan)  # again, now that no other send can start
             run = _Run(plan, log, reporter)
             _note_changes(plan, log, run.summary)
+            _suppress_bounces(plan, log, run.summary)  # left by an earlier run that crashed
             selection = plan.selection
             assert selection is not None
             run.summary.suppressed = selection.suppressed
             run.summary.unsubscribed = selection.unsubscribed
             reporter.start(plan.pending)
-            with _signal_handler(run.on_sigint):
-                workers = [
-                    threading.Thread(target=run.work, name=f"send-{n}", daemon=True)
-                    for n in range(run.transport.concurrency)
-                ]
-                for worker in workers:
-                    worker.start()
-                try:
-                    run.produce()
-                finally:
-                    for _ in workers:
-                        run._put(None)
-                    for worker in workers:
-                        while worker.is_alive():
-                            worker.join(0.2)
-            reporter.finish()
+            try:
+                with _signal_handler(run.on_signal):
+                    run.run_workers()
+            finally:
+                reporter.finish()
+            if run.crash is None:
+                _suppress_bounces(plan, log, run.summary)
     finally:
         lock.release()
-    run.summary.interrupted = run.interrupted
+    run.summary.interrupted = run.signal == signal.SIGINT
+    run.summary.terminated = run.signal == signal.SIGTERM
     run.summary.elapsed = time.monotonic() - started
     if run.crash is not None:
         raise run.crash
     return run.summary
 
 
+def _suppress_bounces(plan: SendPlan, log: DeliveryLog, summary: SendSummary) -> None:
+    """Add the hard bounces in the log to suppressions.csv (once; a crash retries next run)."""
+    bounces = log.bounces(plan.issue, plan.list_name)
+    if not bounces:
+        return
+    today = utc_today()
+    entries = [
+        (email, f"hard bounce ({plan.transport.name}: {reply})", today) for email, reply in bounces
+    ]
+    try:
+        summary.bounces_suppressed += add_suppressions(plan.project, entries)
+    except (ComposeError, OSError) as exc:
+        summary.warnings.append(
+            f"could not add {len(bounces)} hard bounce(s) to the suppressions: {exc}; "
+            "the next run of this send tries again"
+        )
+        return
+    log.bounces_suppressed(plan.issue, plan.list_name, [email for email, _ in bounces])
+
+
 def _note_changes(plan: SendPlan, log: DeliveryLog, summary: SendSummary) -> None:
     record = SendRecord(
-        plan.built.subject, plan.built.mode, plan.content_sha, plan.transport.name, plan.segment
-    )
+        plan.built.subject, plan.built.mode, plan.content_sha, plan.transport.name, plan.segment,
+        plan.source, plan.fingerprint,
+    )  # fmt: skip
     earlier = log.begin_send(plan.issue, plan.list_name, record)
     if earlier is not None and earlier.content_sha != record.content_sha:
         summary.warnings.append(

@@ -24,6 +24,12 @@ mail/send requests with 429 (with ``X-RateLimit-Reset`` ``reset_after`` seconds 
 or 400; ``delay = seconds`` slows every mail/send answer (for timeout tests);
 ``fail_when = callable(payload) -> int | None`` decides per request.
 
+Ambiguous outcomes and size limits: ``slow_202 = seconds`` accepts each request (it is delivered)
+and only then waits that long before answering 202, as SendGrid under load does; a client that
+gives up first cannot know; ``reset_after_accept = count`` accepts the next ``count`` requests
+and drops the connection without answering; ``too_large_over = n`` answers 413 (Payload Too
+Large) to requests with more than ``n`` personalizations, before looking at them.
+
 Checks, as SendGrid documents them for ``POST /v3/mail/send``: Bearer key (401 otherwise); at most
 1000 personalizations and 1000 recipients (to+cc+bcc); each address once per request; valid
 addresses; ``from``; a subject; content with text/plain before text/html; no reserved headers;
@@ -37,6 +43,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -245,6 +252,9 @@ class SendGridDouble:
         self.accepted: list[Accepted] = []
         self.delay = 0.0
         self.fail_when: Callable[[dict], int | None] | None = None
+        self.slow_202 = 0.0
+        self.reset_after_accept = 0
+        self.too_large_over: int | None = None
         self._injected: list[_Injected] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -339,6 +349,10 @@ class SendGridDouble:
             return status, {}, {"errors": [_error("internal error")]}
         if status == 400:
             return 400, {}, {"errors": [_error("Bad Request")]}
+        count = len(payload.get("personalizations") or []) if isinstance(payload, dict) else 0
+        if self.too_large_over is not None and count > self.too_large_over:
+            return 413, {}, {"errors": [_error("The JSON payload you have included in your "
+                                               "request is too large.")]}  # fmt: skip
         errors = validate_mail_send(payload, self.invalid)
         if errors:
             return 400, {}, {"errors": errors}
@@ -410,7 +424,20 @@ class _Handler(BaseHTTPRequestHandler):
                                                         "invalid, expired, or revoked")]})  # fmt: skip
         status, headers, answer = self.owner.mail_send(body)
         request.status = status
-        self._answer(status, answer, headers)
+        if status == 202:
+            with self.owner._lock:
+                reset = self.owner.reset_after_accept > 0
+                self.owner.reset_after_accept -= int(reset)
+            if reset:  # accepted, then the line breaks before the answer
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return None
+            if self.owner.slow_202:
+                time.sleep(self.owner.slow_202)
+        try:
+            self._answer(status, answer, headers)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting
+            self.close_connection = True
 
     def do_GET(self) -> None:
         request = self._record(None)

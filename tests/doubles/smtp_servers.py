@@ -10,6 +10,9 @@ Usage::
     smtp_server(Greylisting(times=None))  # 451 forever
     smtp_server(Dropping(every=3))     # drops the connection at MAIL FROM of every 3rd transaction
     smtp_server(Refusing({"bad@example.org"}))  # 550 for those recipients
+    smtp_server(Refusing({"full@example.org"}, reply="552 5.2.2 Mailbox full"))
+    smtp_server(DroppingAfterData())   # stores each message, then drops the line before its 250
+    smtp_server(DroppingAfterData(times=1))  # only for each recipient's first message
     smtp_server(auth=("user", "password"))       # AUTH required (no TLS needed on loopback)
 """
 
@@ -95,10 +98,14 @@ class Refusing(Recording):
     """Answers 550 for the given recipients."""
 
     refused: set[str] = field(default_factory=set)
+    reply: str = "550 5.1.1 User unknown"
+    refusals: Counter[str] = field(default_factory=Counter)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refused:
-            return "550 5.1.1 User unknown"
+            with self.lock:
+                self.refusals[address] += 1
+            return self.reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -123,6 +130,28 @@ class Dropping(Recording):
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
+
+
+@dataclass
+class DroppingAfterData(Recording):
+    """Stores each message (it counts as delivered), then drops the connection before its 250.
+
+    `times`: only for each recipient's first `times` messages (None: always).
+    """
+
+    times: int | None = None
+    dropped: Counter[str] = field(default_factory=Counter)
+
+    async def handle_DATA(self, server, session, envelope):
+        reply = await super().handle_DATA(server, session, envelope)
+        rcpt = envelope.rcpt_tos[0]
+        with self.lock:
+            drop = self.times is None or self.dropped[rcpt] < self.times
+            if drop:
+                self.dropped[rcpt] += 1
+        if drop:
+            server.transport.abort()  # no 250: the client cannot know the message was taken
+        return reply
 
 
 def free_port() -> int:

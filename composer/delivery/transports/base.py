@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from composer.delivery.log import FAILED, PENDING, SENT, Outcome
+from composer.delivery.log import FAILED, PENDING, REFUSED, SENT, UNKNOWN, Outcome
 from composer.delivery.message import MessageTemplate
 from composer.delivery.settings import Settings
 from composer.errors import UsageError
@@ -44,12 +44,38 @@ class TemporaryFailure(Exception):
 
 
 class PermanentFailure(Exception):
-    """The peer refused these messages for good (5xx for a recipient, a 400 from an API)."""
+    """The peer refused these messages for good (5xx for a recipient, a 400 from an API).
 
-    def __init__(self, reason: str, rejected: dict[int, str] | None = None) -> None:
+    `bounce` says the peer refused the address itself (SMTP 5xx at RCPT, SendGrid naming the
+    address): the recipient is then suppressed as a hard bounce. `final` False means the refusal
+    is of the request, not of the recipients (SendGrid 400 for the whole body): marked failed,
+    and a re-run tries again.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        rejected: dict[int, str] | None = None,
+        *,
+        bounce: bool = False,
+        final: bool = True,
+    ) -> None:
         super().__init__(reason)
         # Positions in the batch the peer named; None means the whole batch.
         self.rejected = rejected
+        self.bounce = bounce
+        self.final = final
+
+
+class UnknownOutcome(Exception):
+    """The peer may or may not have taken the messages (no reply after the whole request went).
+
+    Never retried automatically: a retry could send a second copy. `send --retry-unknown` does.
+    """
+
+
+class BatchTooLarge(Exception):
+    """The peer refused the request for its size (HTTP 413): split the batch and try again."""
 
 
 class FatalTransportError(Exception):
@@ -67,7 +93,32 @@ class Channel(ABC, Generic[PayloadT, ResponseT]):
     def deliver(self, batch: Sequence[Envelope], stop: threading.Event) -> list[Outcome]:
         """Deliver one batch: the fixed flow, with retries; returns one outcome per envelope."""
         outcomes: dict[str, Outcome] = {}
-        remaining = list(batch)
+        parts = [list(batch)]  # halved when the peer says a request is too large
+        split = False
+        while parts:
+            part = parts.pop()
+            if split and stop.is_set():
+                # Stopping between the halves of a split batch: the rest wait for the next run.
+                for envelope in part:
+                    outcomes[envelope.key] = Outcome(envelope.key, PENDING, "not sent: stopped")
+                continue
+            try:
+                self._deliver_part(part, stop, outcomes)
+            except BatchTooLarge as exc:
+                left = [e for e in part if e.key not in outcomes]
+                if len(left) > 1:
+                    half = len(left) // 2
+                    parts += [left[half:], left[:half]]
+                    split = True
+                else:
+                    for envelope in left:  # one message alone is too large: not the reader's fault
+                        outcomes[envelope.key] = Outcome(envelope.key, FAILED, str(exc))
+        return [outcomes[envelope.key] for envelope in batch]
+
+    def _deliver_part(
+        self, part: list[Envelope], stop: threading.Event, outcomes: dict[str, Outcome]
+    ) -> None:
+        remaining = part
         attempt = 0
         while remaining:
             attempt += 1
@@ -82,19 +133,27 @@ class Channel(ABC, Generic[PayloadT, ResponseT]):
                     )
                 remaining = []
             except PermanentFailure as exc:
+                state = REFUSED if exc.final else FAILED
                 if exc.rejected is None:
                     for envelope in remaining:
                         outcomes[envelope.key] = Outcome(
-                            envelope.key, FAILED, str(exc), tries=attempt
+                            envelope.key, state, str(exc), tries=attempt, bounce=exc.bounce
                         )
                     remaining = []
                 else:
                     # Drop the recipients the peer named and try the rest again at once.
                     for index, reason in exc.rejected.items():
                         key = remaining[index].key
-                        outcomes[key] = Outcome(key, FAILED, reason, tries=attempt)
+                        outcomes[key] = Outcome(
+                            key, state, reason, tries=attempt, bounce=exc.bounce
+                        )
                     remaining = [e for i, e in enumerate(remaining) if i not in exc.rejected]
                     attempt -= 1
+            except UnknownOutcome as exc:
+                reason = f"{exc} (not resent: it may have been delivered)"
+                for envelope in remaining:
+                    outcomes[envelope.key] = Outcome(envelope.key, UNKNOWN, reason, tries=attempt)
+                remaining = []
             except TemporaryFailure as exc:
                 if attempt >= self.settings.retries:
                     reason = f"{exc} (gave up after {attempt} attempts; a re-run retries)"
@@ -110,7 +169,6 @@ class Channel(ABC, Generic[PayloadT, ResponseT]):
                             envelope.key, PENDING, str(exc), tries=attempt
                         )
                     remaining = []
-        return [outcomes[envelope.key] for envelope in batch]
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with full jitter, or the peer's own reset time when it gave one."""
@@ -125,7 +183,7 @@ class Channel(ABC, Generic[PayloadT, ResponseT]):
 
     @abstractmethod
     def post(self, payload: PayloadT) -> ResponseT:
-        """Hand the payload to the peer; raise TemporaryFailure or PermanentFailure."""
+        """Hand the payload to the peer; raise TemporaryFailure, PermanentFailure, UnknownOutcome."""
 
     @abstractmethod
     def parse_response(self, response: ResponseT, batch: Sequence[Envelope]) -> list[str | None]:

@@ -17,12 +17,14 @@ from sendgrid import SendGridAPIClient
 from composer.delivery.message import MessageTemplate, clean_name
 from composer.delivery.settings import SENDGRID_MAX_BATCH, Settings, keep_out_of_logs
 from composer.delivery.transports.base import (
+    BatchTooLarge,
     Channel,
     Envelope,
     FatalTransportError,
     PermanentFailure,
     TemporaryFailure,
     Transport,
+    UnknownOutcome,
 )
 from composer.errors import UsageError
 
@@ -124,10 +126,16 @@ class SendGridChannel(Channel[MailSend, MailSendResponse]):
             )
         except http_errors.HTTPError as exc:
             self._raise(exc, payload)
-        except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except urllib.error.URLError as exc:  # while connecting or sending: nothing was taken
             raise TemporaryFailure(
-                f"SendGrid unreachable at {self.settings.host}: {reason}"
+                f"SendGrid unreachable at {self.settings.host}: {exc.reason}"
+            ) from None
+        except (TimeoutError, http.client.HTTPException, OSError) as exc:
+            # The whole request went; the answer did not come (a slow 202, a reset after
+            # accepting): SendGrid may be delivering it now, so sending again could duplicate.
+            raise UnknownOutcome(
+                f"SendGrid did not answer at {self.settings.host} after the request was sent "
+                f"({str(exc) or type(exc).__name__}, timeout {self.settings.timeout:g} s)"
             ) from None
 
     def _raise(self, exc: http_errors.HTTPError, payload: MailSend) -> NoReturn:
@@ -139,6 +147,8 @@ class SendGridChannel(Channel[MailSend, MailSendResponse]):
                 f"{reason}; check the SENDGRID_API_KEY environment variable "
                 "(it needs the Mail Send permission)"
             ) from None
+        if status == 413:
+            raise BatchTooLarge(reason) from None
         if status == 429:
             raise TemporaryFailure(reason, retry_after=self._reset_delay(exc)) from None
         if status >= 500:
@@ -146,13 +156,16 @@ class SendGridChannel(Channel[MailSend, MailSendResponse]):
         rejected: dict[int, str] = {}
         for error in errors:
             match = _PERSONALIZATION_FIELD.match(error.get("field") or "")
-            if match is None:
-                raise PermanentFailure(reason) from None
+            if match is None:  # the request as a whole: ours to fix, not the readers'
+                raise PermanentFailure(reason, final=False) from None
             rejected[int(match.group(1))] = _describe(status, [error])
         count = len(payload.get("personalizations", []))
         if not rejected or any(index >= count for index in rejected):
-            raise PermanentFailure(reason) from None
-        raise PermanentFailure(reason, rejected) from None
+            raise PermanentFailure(reason, final=False) from None
+        # An address SendGrid calls invalid is a hard bounce; anything else about a
+        # personalization (a duplicate, a header) is final for it but says nothing of the address.
+        bounce = all((e.get("field") or "").endswith(".email") for e in errors)
+        raise PermanentFailure(reason, rejected, bounce=bounce) from None
 
     @staticmethod
     def _reset_delay(exc: http_errors.HTTPError) -> float | None:
@@ -168,7 +181,7 @@ class SendGridChannel(Channel[MailSend, MailSendResponse]):
     ) -> list[str | None]:
         status = response.status_code
         if not 200 <= status < 300:
-            raise PermanentFailure(f"SendGrid answered {status}, expected 202")
+            raise PermanentFailure(f"SendGrid answered {status}, expected 202", final=False)
         headers = response.headers
         message_id = headers.get("X-Message-Id") if headers is not None else None
         return [message_id] * len(batch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import smtplib
 import socket
 import ssl
@@ -17,8 +18,15 @@ from composer.delivery.transports.base import (
     PermanentFailure,
     TemporaryFailure,
     Transport,
+    UnknownOutcome,
 )
 
+# "554 5.7.1 <a@b>: Relay access denied", "550 5.7.1 Unable to relay": a policy refusal to relay
+# (5.7.x, or no enhanced code). Not "550 5.1.1 User unknown in relay recipient table": that one
+# is about the address.
+_RELAY_DENIED = re.compile(
+    r"^5\d\d (?:5\.7\.\d{1,3} |(?!\d\.\d{1,3}\.\d{1,3}\b)).*\brelay", re.IGNORECASE
+)
 _DISCONNECTS = (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, socket.timeout)
 
 # One message for one recipient: who, the bytes, the MAIL FROM parameters.
@@ -162,33 +170,56 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
                 replies.append(smtp.getreply())
                 if replies[-1][0] >= 400:
                     break
-        refused = next(((c, t) for c, t in replies[:2] if c >= 400), None)
+        refused = next(((n, c, t) for n, (c, t) in enumerate(replies[:2]) if c >= 400), None)
         data_code, data_text = replies[2] if len(replies) == 3 else (0, b"")
         if data_code == 354 and refused:
             smtp.send(b".\r\n")  # no valid recipient: an empty message that goes nowhere
             smtp.getreply()
-        if refused or data_code != 354:
+        if refused:
             self._reset(smtp)
-            self._raise(*(refused or (data_code, data_text)))
+            stage, code, text = refused
+            self._raise(code, text, "MAIL FROM" if stage == 0 else "RCPT TO")
+        if data_code != 354:
+            self._reset(smtp)
+            self._raise(data_code, data_text, "DATA")
         # Dot-stuffing (RFC 5321 4.5.2); bytes.replace is many times faster than a regex here.
         body = data.replace(b"\n.", b"\n..")
         if body.startswith(b"."):
             body = b"." + body
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
-        smtp.send(body + b".\r\n")
-        code, text = smtp.getreply()
+        smtp.send(body + b".\r\n")  # fails before the final dot is out: nothing was accepted
+        try:
+            code, text = smtp.getreply()
+        except (*_DISCONNECTS, OSError) as exc:
+            # The whole message went; the server may have queued it before the line broke.
+            self._drop()
+            raise UnknownOutcome(
+                "the smtp connection was lost after the message was sent, before the server's "
+                f"reply: {str(exc) or type(exc).__name__}"
+            ) from None
         if code != 250:
             self._reset(smtp)
-            self._raise(code, text)
+            self._raise(code, text, "end of data")
         return code, text
 
-    def _raise(self, code: int, text: bytes) -> None:
+    def _raise(self, code: int, text: bytes, stage: str) -> None:
         if code == 421 or code == -1:
             self._drop()
         if 400 <= code < 500 or code == -1:
             raise TemporaryFailure(_reply(code, text))
-        raise PermanentFailure(_reply(code, text))
+        reply = _reply(code, text)
+        if stage == "MAIL FROM":  # the sender is refused: nothing can go through this server
+            raise FatalTransportError(
+                f"the smtp server {self.host}:{self.port} refused the sender: {reply}"
+            )
+        if stage == "RCPT TO" and _RELAY_DENIED.search(reply):  # our setup, not the reader
+            raise FatalTransportError(
+                f"the smtp server {self.host}:{self.port} does not relay for this sender: {reply}; "
+                "check transport.username and COMPOSE_SMTP_PASSWORD"
+            )
+        # 5xx for this recipient: final. At RCPT it is the address itself (a hard bounce).
+        raise PermanentFailure(reply, bounce=stage == "RCPT TO")
 
     def _reset(self, smtp: smtplib.SMTP) -> None:
         try:
