@@ -205,4 +205,5 @@ def _meta(built: BuiltIssue) -> dict[str, object]:
         "email_bytes": built.email_size,
         "sections": len(issue.sections),
         "articles": built.view.article_count,
+        "published": issue.published,  # the archive lists a draft only when this is true
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,6 +15,13 @@ EXIT_USAGE = 2  # usage error, or a send refused
 EXIT_PARTIAL = 3  # the send ran but some recipients failed transiently; a re-run retries them
 EXIT_INTERRUPTED = 130  # interrupted; the delivery log is consistent and a re-run resumes
 EXIT_TERMINATED = 143  # terminated (SIGTERM), handled like an interrupt
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a file operation failed, as people say it ("disk full", "Permission denied")."""
+    if exc.errno == errno.ENOSPC:
+        return "disk full"
+    return exc.strerror or str(exc)
 
 
 def suggest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from composer.errors import UsageError
+from composer.errors import ComposeError, UsageError, os_reason
 from composer.issue.load import load_newsletter
 from composer.issue.model import Newsletter
 
@@ -38,7 +38,12 @@ class Project:
     def state_dir(self) -> Path:
         """The git-ignored folder for the delivery log and secrets, created on first use."""
         path = self.root / STATE_DIR
-        path.mkdir(mode=0o700, exist_ok=True)
+        try:
+            path.mkdir(mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise ComposeError(
+                f"cannot create the state folder: {os_reason(exc)}", display_path(path)
+            ) from None
         return path
 
 

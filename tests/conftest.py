@@ -106,6 +106,17 @@ def override_theme_file(root: Path, name: str) -> Path:
     return target
 
 
+def mark_sent(root: Path, slug: str) -> None:
+    """Record in the real delivery log that one reader of a list got `slug` (it is public)."""
+    from composer.delivery.log import DeliveryLog, Outcome, SendRecord
+    from composer.project import load_project
+
+    with DeliveryLog.for_project(load_project(root).state_dir()) as log:
+        log.begin_send(slug, "main", SendRecord("Subject", "full", "sha", "outbox"))
+        log.enqueue(slug, "main", ["reader@example.org"], "outbox")
+        log.record(slug, "main", [Outcome("reader@example.org", "sent")])
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """One headless Chromium per test process, shared by every browser test (pages are fresh)."""

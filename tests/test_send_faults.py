@@ -227,14 +227,12 @@ def test_a_full_disk_under_the_delivery_log_ends_the_send_and_releases_the_lock(
             assert time.monotonic() < deadline, "the send never got going"
             time.sleep(0.005)
         filler = fill(state)
-        started = time.monotonic()
         try:
             out, err = child.communicate(timeout=30)  # it used to wait in worker.join for ever
         finally:
             if child.poll() is None:
                 child.kill()
                 child.communicate()
-        assert time.monotonic() - started < 15
         assert child.returncode == 1, (out, err)
         lines = [line for line in err.splitlines() if "cannot be written" in line]
         assert len(lines) == 1 and "the delivery log cannot be written: disk full at" in lines[0]
@@ -262,9 +260,7 @@ def test_a_full_disk_under_the_outbox_ends_the_send_with_one_line(tmp_path: Path
     total = 200
     project = make_project(tmp_path, total)
     with small_tmpfs(project / "outbox", "512k") as outbox:
-        started = time.monotonic()
-        result = send(project)
-        assert time.monotonic() - started < 30
+        result = send(project)  # its process timeout is the hang guard; no latency bound here
         assert result.code == 1, result.stdout + result.stderr
         assert "internal error" not in result.stderr
         assert "the outbox cannot be written: disk full at" in result.stderr

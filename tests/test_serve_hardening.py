@@ -23,7 +23,7 @@ from composer.delivery.tokens import make_token
 from composer.project import Project, load_project
 from composer.web.app import create_app
 from composer.web.archive import Archive, read_web_version
-from tests.conftest import copy_project, run_compose
+from tests.conftest import copy_project, mark_sent, run_compose
 from tests.test_serve import FIXTURE, ONE_CLICK, ServerThread
 
 SECRET = b"a test secret of thirty-two bytes"
@@ -172,6 +172,7 @@ LINKED = ["evil", "linked-folder", "inner-link", "relative-link", "vol-36-fifo"]
 
 def test_links_in_the_build_folder_are_not_served(project: Project, hostile_build: Path) -> None:
     assert (hostile_build / "evil" / "web.html").read_text().startswith(SECRET_TEXT)
+    mark_sent(project.root, "link-meta")  # a real page, public: only its meta.json is a link
     with serve(project) as server:
         for slug in LINKED:
             for path in (f"/{slug}/", f"/{slug}"):
@@ -191,7 +192,8 @@ def test_links_in_the_build_folder_are_not_served(project: Project, hostile_buil
     assert 'href="link-meta/"' in index  # listed under its folder name, its linked meta unread
     assert "SECRET" not in index and b"SECRET" not in feed
     entries = ET.fromstring(feed).findall("a:entry", ATOM)
-    assert len(entries) == 4  # vol-36, 2022-05, draft-no-meta, link-meta
+    # vol-36 and 2022-05 (published), link-meta (sent); draft-no-meta was neither: a draft.
+    assert len(entries) == 3
 
 
 def test_a_linked_build_folder_itself_is_fine(project: Project, tmp_path: Path) -> None:
@@ -232,6 +234,7 @@ def subject_in(feed: bytes, slug: str) -> str | None:
 
 def test_a_rebuild_shows_on_the_next_request(small_project: Path) -> None:
     issue_file = small_project / "issues" / "small.yaml"
+    issue_file.write_text("published: true\n" + issue_file.read_text("utf-8"), "utf-8")
     assert run_compose("build", "issues/small.yaml", cwd=small_project).code == 0
     project = load_project(small_project)
     with serve(project) as server:
@@ -265,8 +268,9 @@ def test_added_and_removed_issues_show_on_the_next_request(
     assert httpx.get(f"{server.base}/copy/").status_code == 200
     assert subject_in(httpx.get(f"{server.base}/feed.xml").content, "copy") is not None
 
-    (build / "copy" / "meta.json").unlink()  # a file removed inside an issue folder
-    assert subject_in(httpx.get(f"{server.base}/feed.xml").content, "copy") == "copy"
+    (build / "copy" / "meta.json").unlink()  # a file removed inside an issue folder:
+    # without meta.json (and never sent) the copy no longer says it is published
+    assert subject_in(httpx.get(f"{server.base}/feed.xml").content, "copy") is None
     shutil.rmtree(build / "copy")
     assert 'href="copy/"' not in httpx.get(f"{server.base}/").text
     assert httpx.get(f"{server.base}/copy/").status_code == 404
@@ -325,11 +329,11 @@ def test_the_archive_reads_and_renders_once_per_change(project: Project) -> None
         return b"page"
 
     assert first.derived("page", make) == first.derived("page", make) == b"page"
-    assert made == [3]
+    assert made == [2]  # vol-36 and 2022-05 are published; the others are drafts
     shutil.copytree(build / "vol-36", build / "another")
     second = archive.snapshot()
     assert second is not first
     assert second.derived("page", make) == b"page"
-    assert made == [3, 4]
+    assert made == [2, 3]
     unchanged = [i for i in first.issues if i.slug != "another"]
     assert all(second.by_slug[i.slug] is i for i in unchanged)  # unchanged issues not re-read

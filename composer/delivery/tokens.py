@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from composer.atomic import write_bytes_atomically
 from composer.audience.records import address_key
-from composer.errors import ComposeError
+from composer.errors import ComposeError, os_reason
 
 if TYPE_CHECKING:
     from composer.project import Project
@@ -58,11 +58,14 @@ def load_secret(project: Project) -> bytes:
 
 def _read_or_create(path: Path) -> bytes:
     """Read the secret, or create it atomically: readers never see a half-written file."""
-    if not path.exists():
-        fresh = secrets.token_hex(32).encode("ascii") + b"\n"
-        # Exclusive: when another process created it first, theirs wins and is read below.
-        write_bytes_atomically(path, fresh, mode=0o600, exclusive=True)
-    value = path.read_bytes().strip()
+    try:
+        if not path.exists():
+            fresh = secrets.token_hex(32).encode("ascii") + b"\n"
+            # Exclusive: when another process created it first, theirs wins and is read below.
+            write_bytes_atomically(path, fresh, mode=0o600, exclusive=True)
+        value = path.read_bytes().strip()
+    except OSError as exc:
+        raise ComposeError(f"cannot create the token secret: {os_reason(exc)}", path) from None
     if not value:
         raise ComposeError("the token secret file is empty; delete it to generate a new one", path)
     return value

@@ -123,6 +123,19 @@ class TransportSettings(Strict):
     )
 
 
+class SignupSettings(Strict):
+    """`signup:` in newsletter.yaml: what the sign-up form of `compose serve` offers."""
+
+    lists: list[NonEmpty] = Field(
+        default=["newsletter"], min_length=1, description="Lists a reader may choose"
+    )
+    interests: bool = Field(default=False, description="Offer the pillars as interests")
+    consent: NonEmpty = Field(
+        default="I agree to receive this newsletter and know I can unsubscribe at any time.",
+        description="The consent sentence, shown verbatim; its SHA-256 is recorded",
+    )
+
+
 class Newsletter(Strict):
     """newsletter.yaml: the masthead, said once."""
 
@@ -150,10 +163,22 @@ class Newsletter(Strict):
         default="builtin",
         description="builtin: each SDG target with its official UN wording; numbers: just 16.4",
     )
+    public_url: str | None = Field(
+        default=None, description="Where `compose serve` is reachable; default archive_url"
+    )
+    signup: SignupSettings | None = Field(
+        default=None, description="The sign-up form of `compose serve`"
+    )
 
     @property
     def archive_base(self) -> str:
         return self.archive_url if self.archive_url.endswith("/") else self.archive_url + "/"
+
+    @property
+    def public_base(self) -> str:
+        """`public_url` (else archive_url) ending in `/`: every link `compose serve` writes."""
+        base = self.public_url or self.archive_url
+        return base if base.endswith("/") else base + "/"
 
     @property
     def unsubscribe_base(self) -> str:
@@ -241,6 +266,9 @@ class Issue(Strict):
     intro: str | None = None
     sections: list[Section] = Field(min_length=1)
     footer_contacts: list[ContactRef] | None = None
+    published: bool = Field(
+        default=False, description="true: listed in the web archive before it is sent"
+    )
 
     @field_validator("subject", "preheader")
     @classmethod

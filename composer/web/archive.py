@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 
+from composer.delivery.sent import SentIssues, Stamp
 from composer.issue.model import Newsletter
 
 WEB_FILE = "web.html"
@@ -58,13 +59,13 @@ class ArchivedIssue:
     web_stat: os.stat_result = field(compare=False, repr=False)
 
 
-def is_listed(issue: ArchivedIssue) -> bool:
+def is_listed(issue: ArchivedIssue, sent: frozenset[str]) -> bool:
     """Whether the archive lists and serves `issue`: the one place that decides what is public.
 
-    `Archive` asks once per change of the issue's folder; a rule that reads anything else (the
-    delivery log) must add that to what `_scan` stamps, or its answer is cached too long.
+    Only an issue that went to a real list (`sent`, from the delivery log) or whose file says
+    `published: true` (meta.json) is public; a draft that was only built never is.
     """
-    return True
+    return issue.meta.get("published") is True or issue.slug in sent
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,10 @@ class Archive:
     Meant for one event loop (the server's): it is never awaited inside, so needs no lock.
     """
 
-    def __init__(self, build_dir: Path) -> None:
+    def __init__(self, build_dir: Path, sent: SentIssues | None = None) -> None:
         self._build_dir = build_dir
+        self._sent = sent  # None: nothing was sent (tests of the build folder alone)
+        self._sent_stamp: Stamp = ()
         self._stamps: dict[str, IssueStamp] = {}
         self._read: dict[str, tuple[IssueStamp, ArchivedIssue | None]] = {}
         self._snapshot = ArchiveSnapshot((), {})
@@ -116,8 +119,10 @@ class Archive:
     def snapshot(self) -> ArchiveSnapshot:
         """The listed issues now: the same object as last time when nothing changed on disk."""
         stamps = _scan(self._build_dir)
-        if stamps == self._stamps:
+        sent_stamp = self._sent.stamp() if self._sent is not None else ()
+        if stamps == self._stamps and sent_stamp == self._sent_stamp:
             return self._snapshot
+        sent = self._sent.slugs() if self._sent is not None else frozenset()
         # Stamps are taken before files are read: a change during the read shows next time.
         read: dict[str, tuple[IssueStamp, ArchivedIssue | None]] = {}
         for name, stamp in stamps.items():
@@ -126,9 +131,9 @@ class Archive:
                 read[name] = cached
             else:
                 read[name] = (stamp, _read_issue(self._build_dir, name, stamp))
-        listed = [i for _, i in read.values() if i is not None and is_listed(i)]
+        listed = [i for _, i in read.values() if i is not None and is_listed(i, sent)]
         listed.sort(key=lambda i: (i.published, i.slug), reverse=True)
-        self._read, self._stamps = read, stamps
+        self._read, self._stamps, self._sent_stamp = read, stamps, sent_stamp
         self._snapshot = ArchiveSnapshot(tuple(listed), {i.slug: i for i in listed})
         return self._snapshot
 

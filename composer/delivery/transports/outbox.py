@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import re
 from collections.abc import Sequence
@@ -10,15 +9,14 @@ from pathlib import Path
 
 from composer.atomic import write_bytes_atomically
 from composer.delivery.transports.base import Channel, Envelope, PermanentFailure, Transport
-from composer.errors import SendAborted
+from composer.errors import SendAborted, os_reason
 from composer.project import display_path
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 
 
 def _cannot_write(path: Path, exc: OSError) -> str:
-    why = "disk full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
-    return f"the outbox cannot be written: {why} at {display_path(path)}"
+    return f"the outbox cannot be written: {os_reason(exc)} at {display_path(path)}"
 
 
 def outbox_name(key: str) -> str:
