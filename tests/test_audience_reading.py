@@ -90,6 +90,83 @@ def test_a_bom_and_header_case_and_spaces_are_normalized(tmp_path: Path) -> None
         assert list(table.rows()) == [(2, ["a@example.org", "A", "x", "y"])]
 
 
+@pytest.mark.parametrize(
+    ("line", "delimiter"),
+    [
+        ("email;name;country\r\n", ";"),
+        ("email\tname\n", "\t"),
+        ("email,name\n", ","),
+        ("email\n", ","),  # one column: nothing to sniff, and nothing needed
+        ('"e-mail;address",name,country\n', ","),  # a quoted `;` is not a delimiter
+        ('email;"last, first";country\n', ";"),
+    ],
+)
+def test_the_delimiter_is_sniffed_from_the_header(line: str, delimiter: str) -> None:
+    assert records.sniff_delimiter(line) == delimiter
+
+
+def test_header_spellings_of_email_and_name(tmp_path: Path) -> None:
+    assert records.header_columns([" E-mail Address ", "Full  Name", "Country"]) == [
+        "email",
+        "name",
+        "country",
+    ]
+    assert records.header_columns(["Mail", "Display Name"]) == ["email", "name"]
+    assert records.header_columns(["E_MAIL", "E-mail 2 Address"]) == ["email", "e-mail 2 address"]
+    # A column named exactly so wins; the alias stays a column of its own.
+    assert records.header_columns(["Email Address", "email"]) == ["email address", "email"]
+
+
+@pytest.mark.parametrize(
+    ("text", "codec", "expected"),
+    [
+        ("Kovačević Đorđe", "cp1250", "cp1250"),
+        ("Čačak", "cp1250", "cp1250"),
+        ("Šćepanović", "cp1250", "cp1250"),
+        ("Hélène Crèvecœur", "cp1252", "cp1252"),
+        ("José Niño", "cp1252", "cp1252"),
+        ("Müller Straße", "cp1252", "cp1252"),  # the same bytes in both: either reads it right
+        ("\x81", "latin-1", None),  # neither code page has byte 0x81
+    ],
+)
+def test_which_windows_code_page(text: str, codec: str, expected: str | None) -> None:
+    assert records.legacy_codec(text.encode(codec)) == expected
+
+
+def test_a_switch_to_a_code_page_late_in_the_file(tmp_path: Path) -> None:
+    rows = "".join(f"r{n}@example.org,R\r\n" for n in range(10))
+    path = tmp_path / "t.csv"
+    path.write_bytes(f"email,name\r\n{rows}z@example.org,Žarko Ćosić\r\n".encode("cp1250"))
+    with open_table(path, "t.csv") as table:
+        assert table.notes == []  # not known before the reading gets there
+        got = list(table.rows())
+        assert [str(n) for n in table.notes] == [
+            't.csv: warning: not UTF-8; read as Windows-1250 (save as "CSV UTF-8" to silence this)'
+        ]
+    assert got[-1] == (12, ["z@example.org", "Žarko Ćosić"])
+
+
+def test_utf16_as_excel_saves_unicode_text(tmp_path: Path) -> None:
+    path = tmp_path / "t.txt"
+    path.write_bytes("E-mail\tName\r\na@example.org\tĐorđe\r\n".encode("utf-16"))
+    with open_table(path, "t.txt") as table:
+        assert (table.columns, table.delimiter) == (["email", "name"], "\t")
+        assert list(table.rows()) == [(2, ["a@example.org", "Đorđe"])]
+        assert table.notes == []
+
+
+def test_a_semicolon_list_keeps_commas_in_cells(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"\xef\xbb\xbfEmail;Name\r\na@example.org;Doe, Jane\r\nb@example.org;x;y\r\n")
+    with open_table(path, "t.csv") as table:
+        assert (table.delimiter, table.bom, table.crlf) == (";", True, True)
+        assert table.header == ["Email", "Name"]
+        assert list(table.rows()) == [(2, ["a@example.org", "Doe, Jane"]), (3, [])]
+        assert [str(p) for p in table.problems] == [
+            "t.csv:3: row has 3 fields but the header has 2; quote values that contain semicolons"
+        ]
+
+
 def test_a_repeated_column_is_an_error_on_line_1(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("email,name,Name\n", encoding="utf-8")
@@ -145,3 +222,20 @@ def test_an_exclusive_atomic_write_never_replaces_what_is_there(tmp_path: Path) 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["secret"]
     assert write_bytes_atomically(path, b"third\n")  # not exclusive: replaces, keeps the mode
     assert path.read_bytes() == b"third\n" and path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_rewrite_keeps_the_dialect_and_writes_utf8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(records, "_CHUNK_CHARS", 1 << 18)  # as opened for real
+    path = tmp_path / "t.csv"
+    path.write_bytes("E-mail;Name\r\na@example.org;Đorđe\r\n".encode("cp1250"))
+    with open_table(path, "t.csv") as table:
+        start, lines = records.list_writer(table)
+    assert start + lines.line(["email", "name"]) + lines.line(["b@x.org", "Šćepanović; Jr"]) == (
+        '\ufeffemail;name\r\nb@x.org;"Šćepanović; Jr"\r\n'
+    )
+    path.write_text("email,name\na@example.org,A\n", encoding="utf-8")
+    with open_table(path, "t.csv") as table:
+        start, lines = records.list_writer(table)
+    assert start + lines.line(["b@x.org", "B"]) == "b@x.org,B\n"

@@ -81,6 +81,7 @@ def select(
         selection.columns = list(table.columns)
         criteria = Criteria(CellJudge(project.newsletter.pillars), tests_for(table), suppressed)
         repeated = count_pass(table, criteria, selection)
+        selection.problems[:0] = table.notes  # read in a Windows code page: said first
     if selection.errors and not skip_invalid:
         rows = selection.invalid
         hint = Problem(

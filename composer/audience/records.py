@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from pathlib import Path
-from typing import Self, TextIO
+from typing import Self
 
 from composer.errors import InvalidInput, Problem, suggest
 
 EMAIL = "email"
+NAME = "name"
 BLOCK = 128  # lines split and judged together: enough to amortize, few enough to stay in cache
-_CHUNK_CHARS = 1 << 18  # characters read at a time
+_CHUNK_CHARS = 1 << 18  # bytes read at a time
+DELIMITERS = (",", ";", "\t")  # in order of preference when a header has as many of each
+_DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs"}
+# Header spellings of the e-mail and name columns that people, Excel and Outlook write, compared
+# with case, spaces, hyphens and underscores ignored ("E-mail Address" -> "emailaddress").
+ALIASES = {
+    "email": EMAIL,
+    "mail": EMAIL,
+    "emailaddress": EMAIL,
+    "mailaddress": EMAIL,
+    "name": NAME,
+    "fullname": NAME,
+    "displayname": NAME,
+}
+_SQUEEZE = re.compile(r"[\s_-]+")
+_QUOTED = re.compile(r'"[^"]*(?:"|$)')
 
 
 def address_key(email: str) -> str:
@@ -33,16 +51,29 @@ def is_blank(row: list[str]) -> bool:
 
 
 class LineSource:
-    """The physical lines of a text file opened with newline="", read in large chunks.
+    """The physical lines of a text file, decoded and read in large chunks.
 
     `take(n)` hands out up to n lines of the current chunk without their line ends (one
     split per chunk, instead of one read per line), or None for a chunk with lone CR line
     ends, whose lines must be iterated. Iterating hands out one line with its end, which is
     what csv.reader wants. Lines end at LF, CRLF or CR, as csv.reader sees them.
+
+    With `fallback`, a file that is not UTF-8 is read in a Windows code page instead: bytes are
+    decoded as UTF-8 until the first one that is not, and if every byte before it was ASCII
+    (so both readings agree on them), the rest is read as Windows-1250 or -1252, chosen from
+    the bytes ahead (see `legacy_codec`); `legacy` then names it.
     """
 
-    def __init__(self, handle: TextIO) -> None:
-        self._handle = handle
+    def __init__(self, raw: io.FileIO, codec: str, *, fallback: bool = False) -> None:
+        self._raw = raw
+        # UTF-8 is decoded directly (see `_read`); other codecs incrementally.
+        self._decoder = None if codec == "utf-8" else codecs.getincrementaldecoder(codec)()
+        self._pending = b""  # bytes of a UTF-8 character that the next read completes
+        self._fallback = fallback
+        self._offset = raw.tell()  # bytes read so far
+        self._buffer = bytearray(_CHUNK_CHARS)
+        self._view = memoryview(self._buffer)
+        self.legacy: str | None = None  # the Windows code page switched to, if any
         self._lines: list[str] = []
         self._pos = 0
         self._end = "\n"  # the current chunk's line end; "" when its lines keep their own
@@ -73,13 +104,53 @@ class LineSource:
         self._pos += 1
         return line + self._end
 
+    def _read(self) -> tuple[str, bool]:
+        """The next chunk of text, and whether the file has ended."""
+        # One buffer, refilled, decoded in place: a fresh 256 KB bytes object per read (or per
+        # incremental decode, which copies) costs more than the decoding.
+        size = self._raw.readinto(self._buffer) or 0
+        data: memoryview | bytes = self._view[:size]
+        start = self._offset - len(self._pending)
+        self._offset += size
+        if self._pending:  # the start of a character cut by the previous read
+            data = self._pending + data
+        try:
+            if self._decoder is None:
+                text, used = codecs.utf_8_decode(data, "strict", not size)
+                self._pending = bytes(data[used:])
+            else:
+                text = self._decoder.decode(data, not size)
+        except UnicodeDecodeError as exc:
+            decoder = self._switch(data, exc.start, start)
+            try:
+                text = decoder.decode(data, not size)
+            except UnicodeDecodeError as bad:
+                raise DecodeFailure(start + bad.start) from None
+        else:
+            if self._fallback and not text.isascii():
+                self._fallback = False  # UTF-8 beyond ASCII: a later bad byte is an error
+        return text, not size
+
+    def _switch(self, data: memoryview | bytes, bad: int, start: int) -> codecs.IncrementalDecoder:
+        """The decoder of the Windows code page to read on in, from the first byte UTF-8
+        cannot read (`bad` into `data`, which starts `start` bytes into the file)."""
+        # Only a file that was all ASCII so far may switch: what was read reads the same.
+        if not self._fallback or not bytes(data[:bad]).isascii():
+            raise DecodeFailure(start + bad)
+        codec = legacy_codec(os.pread(self._raw.fileno(), 1 << 20, start))
+        if codec is None:
+            raise DecodeFailure(start + bad)
+        self.legacy, self._fallback, self._pending = codec, False, b""
+        self._decoder = codecs.getincrementaldecoder(codec)()
+        return self._decoder
+
     def _fill(self) -> bool:
         """Read the next chunk of whole lines; False at the end of the file."""
         text = ""
         while not text:
-            data = self._handle.read(_CHUNK_CHARS)
-            if not data:
-                text, self._rest = self._rest, ""
+            data, ended = self._read()
+            if ended:
+                text, self._rest = self._rest + data, ""
                 if not text:
                     return False
                 break
@@ -135,14 +206,17 @@ class Table:
     path: Path
     display: str
     columns: list[str]  # lowercased, trimmed header names; "columnN" for unnamed ones
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # rows that could not be read
     crlf: bool = False
     bom: bool = False
     expected_rows: int = 0  # an estimate from the file size and the first lines' length
-    _handle: TextIO | None = None
+    delimiter: str = ","  # sniffed from the header line: "," ";" or a tab
+    header: list[str] = field(default_factory=list)  # the header's cells as written, trimmed
+    _handle: io.FileIO | None = None
     _source: LineSource | None = None
     _feed: _Feed | None = None
     _line: int = 1  # physical lines consumed so far
+    _codec: str = "utf-8"
 
     def index(self, column: str) -> int | None:
         """Position of `column` in the header, or None when the file has no such column."""
@@ -154,6 +228,23 @@ class Table:
     def position(self, column: str) -> int:
         """Position of a column that `open_table` required (so the header has it)."""
         return self.columns.index(column)
+
+    @property
+    def encoding(self) -> str:
+        """The encoding the file is read in: "utf-8", "utf-16", "cp1250" or "cp1252".
+
+        A Windows code page is known only once the reading reached its first byte that is not
+        ASCII (usually in the header or the first rows).
+        """
+        if self._source is not None and self._source.legacy:
+            self._codec = self._source.legacy
+        return self._codec
+
+    @property
+    def notes(self) -> list[Problem]:
+        """Warnings about the file as a whole (read in a Windows code page), once known."""
+        codec = self.encoding
+        return [legacy_note(self.display, codec)] if codec in LEGACY_NAMES else []
 
     def identity(self) -> tuple[int, int, int, int]:
         """Device, inode, size and modification time of the open file: equal means unchanged."""
@@ -186,7 +277,7 @@ class Table:
                     yield self._block_of(list(self._one_by_one(source, BLOCK)))
                     continue
                 if source.plain or ('"' not in (text := "\n".join(block)) and "\0" not in text):
-                    rows = list(map(str.split, block, repeat(",")))
+                    rows = list(map(str.split, block, repeat(self.delimiter)))
                     if min(map(len, rows)) == width == max(map(len, rows)):
                         first = self._line + 1
                         self._line += len(block)
@@ -195,8 +286,8 @@ class Table:
                 end = source.ending()
                 lines = chain([line + end for line in block], source)
                 yield self._block_of(list(self._one_by_one(lines, len(block))))
-        except UnicodeDecodeError as exc:
-            problem = _decode_problem(self.path, self.display, exc)
+        except DecodeFailure as exc:
+            problem = decode_problem(self.path, self.display, exc.offset, self.encoding)
             raise InvalidInput([*self.problems, problem]) from None
 
     @staticmethod
@@ -208,7 +299,8 @@ class Table:
         feed = self._feed
         assert feed is not None
         outer, feed.lines = feed.lines, source
-        reader = csv.reader(feed, strict=True)
+        delimiter = self.delimiter
+        reader = csv.reader(feed, strict=True, delimiter=delimiter)
         width = len(self.columns)
         end = self._line + count
         try:
@@ -219,7 +311,7 @@ class Table:
                 self._line += 1
                 start = self._line
                 if '"' not in text and "\0" not in text:
-                    row = text.rstrip("\r\n").split(",")
+                    row = text.rstrip("\r\n").split(delimiter)
                 else:
                     feed.pending, feed.count = text, 0
                     try:
@@ -246,7 +338,7 @@ class Table:
             return
         message = (
             f"row has {len(row)} fields but the header has {width}; "
-            "quote values that contain commas"
+            f"quote values that contain {_DELIMITER_NAMES[self.delimiter]}"
         )
         self.problems.append(Problem(message, self.display, line))
         yield line, []  # the caller counts it as invalid
@@ -254,6 +346,7 @@ class Table:
     def close(self) -> None:
         """Close the underlying file."""
         if self._handle is not None:
+            self._codec = self.encoding  # still known once the source is gone
             self._handle.close()
             self._handle = None
             self._source = self._feed = None
@@ -266,54 +359,103 @@ class Table:
 
 
 def open_table(path: Path, display: str, *, required: Iterable[str] = (EMAIL,)) -> Table:
-    """Open `path` as a CSV table; raise InvalidInput when the header itself is unusable."""
+    """Open `path` as a CSV table; raise InvalidInput when the file or its header is unusable.
+
+    Read as spreadsheets save it: the delimiter sniffed from the header line, UTF-8 with or
+    without a BOM (UTF-16 with one), else Windows-1250/1252 (see `Table.notes`), any line ends,
+    and the usual spellings of the e-mail and name columns (`ALIASES`).
+    """
     try:
         with path.open("rb") as raw:
             head = raw.read(64 * 1024)
-        handle = path.open(encoding="utf-8-sig", newline="")
+        handle = path.open("rb", buffering=0)  # read in big chunks: no buffer to copy through
     except OSError as exc:
         raise InvalidInput([Problem(f"cannot read file: {exc.strerror}", display)]) from None
-    source = LineSource(handle)
+    what = binary_kind(head)
+    if what:
+        handle.close()
+        message = f"this is {what}, not CSV text; {SAVE_AS_CSV}"
+        raise InvalidInput([Problem(message, display, 1)])
+    codec = text_codec(head)
+    if codec == "utf-8-sig":  # skip the BOM and read plain UTF-8: faster, same text
+        codec = "utf-8"
+        handle.seek(len(codecs.BOM_UTF8))
+    source = LineSource(handle, codec, fallback=not head.startswith(codecs.BOM_UTF8))
     feed = _Feed(source)
     try:
-        header = next(csv.reader(feed, strict=True), None)
-    except UnicodeDecodeError as exc:
+        first = next(source, None)
+        delimiter = sniff_delimiter(first or "")
+        feed.pending, feed.count = first, 0
+        header = next(csv.reader(feed, strict=True, delimiter=delimiter), None)
+    except DecodeFailure as exc:
         handle.close()
-        raise InvalidInput([_decode_problem(path, display, exc)]) from None
+        problem = decode_problem(path, display, exc.offset, source.legacy or codec)
+        raise InvalidInput([problem]) from None
     except csv.Error as exc:
         handle.close()
         raise InvalidInput([Problem(f"unreadable header: {exc}", display, 1)]) from None
-    if header is None:
+    if header is None or first is None:
         handle.close()
         raise InvalidInput(
             [Problem("file is empty; the first line must name the columns", display, 1)]
         )
-    # An unnamed column still holds data: give it a name so nothing is dropped on rewrite.
-    columns = [cell.strip().lower() or f"column{n}" for n, cell in enumerate(header, 1)]
+    columns = header_columns(header)
     table = Table(
-        path, display, columns, crlf=b"\r\n" in head, bom=head.startswith(b"\xef\xbb\xbf")
+        path,
+        display,
+        columns,
+        crlf=first.endswith("\r\n"),
+        bom=head.startswith(codecs.BOM_UTF8),
+        delimiter=delimiter,
+        header=[cell.strip() for cell in header],
+        _codec=codec,
     )
     line_length = len(head) / max(1, head.count(b"\n"))
     table.expected_rows = int(path.stat().st_size / max(line_length, 1.0)) + 1
     table._handle, table._source, table._feed, table._line = handle, source, feed, feed.count
-    header_problems = _header_problems(columns, display, required)
+    header_problems = _header_problems(table, required)
     if header_problems:
         table.close()
         raise InvalidInput(header_problems)
     return table
 
 
+def sniff_delimiter(line: str) -> str:
+    """The delimiter of a header line: the most frequent of `,` `;` tab outside quotes (`,`
+    when it has none, a one-column header)."""
+    bare = _QUOTED.sub("", line)
+    count, _, delimiter = max((bare.count(d), -n, d) for n, d in enumerate(DELIMITERS))
+    return delimiter if count else ","
+
+
+def header_columns(header: list[str]) -> list[str]:
+    """The header's names as the code knows them: trimmed, lowercased, "columnN" for an unnamed
+    one, and the first column spelled like an e-mail or name column (`ALIASES`) named so when
+    the header has no column of exactly that name."""
+    # An unnamed column still holds data: give it a name so nothing is dropped on rewrite.
+    columns = [cell.strip().lower() or f"column{n}" for n, cell in enumerate(header, 1)]
+    for canonical in (EMAIL, NAME):
+        if canonical in columns:
+            continue
+        for n, column in enumerate(columns):
+            if ALIASES.get(_SQUEEZE.sub("", column)) == canonical:
+                columns[n] = canonical
+                break
+    return columns
+
+
 class CsvLines:
-    """Rows as CSV text with the given line end, a field holding CR or LF always quoted.
+    """Rows as CSV text with the given line end and delimiter, a field holding CR or LF always
+    quoted (a writer keeping a list's dialect passes `Table.crlf` and `Table.delimiter`).
 
     (csv.writer quotes a field only for the characters of *its* line terminator, so with "\n"
     it would write a lone CR unquoted, and the file would read back as two broken rows.)
     """
 
-    def __init__(self, newline: str = "\n") -> None:
+    def __init__(self, newline: str = "\n", delimiter: str = ",") -> None:
         self._newline = newline
         self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
+        self._writer = csv.writer(self._buffer, lineterminator="\r\n", delimiter=delimiter)
 
     def line(self, row: Iterable[str]) -> str:
         """One row as CSV text, ending with the line end."""
@@ -321,6 +463,18 @@ class CsvLines:
         self._buffer.truncate()
         self._writer.writerow(row)
         return self._buffer.getvalue()[:-2] + self._newline
+
+
+def list_writer(table: Table) -> tuple[str, CsvLines]:
+    """What a rewrite of `table`'s file starts with (a BOM or nothing) and the writer of its lines.
+
+    The list keeps the dialect its owner's Excel uses: its delimiter and line ends. It is always
+    written in UTF-8, with a BOM when it had one or came in a Windows code page (without the BOM,
+    Excel would read the UTF-8 in its code page). Ask after opening: the first 256 KB are read
+    then, so a Windows code page is known unless its first letter comes later.
+    """
+    bom = "\ufeff" if table.bom or table.encoding in LEGACY_NAMES else ""
+    return bom, CsvLines("\r\n" if table.crlf else "\n", table.delimiter)
 
 
 # What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection").
@@ -355,37 +509,121 @@ def export_tsv_line(row: Iterable[str]) -> str:
     return "\t".join(spreadsheet_safe(cell.translate(_ONE_CELL)) for cell in row)
 
 
-def _header_problems(columns: list[str], display: str, required: Iterable[str]) -> list[Problem]:
+def _header_problems(table: Table, required: Iterable[str]) -> list[Problem]:
+    columns, display = table.columns, table.display
     problems = []
     seen: set[str] = set()
     for column in columns:
         if column in seen:
             problems.append(Problem(f"column '{column}' appears twice in the header", display, 1))
         seen.add(column)
+    found = ", ".join(cell for cell in table.header if cell) or "none"
     for column in required:
         if column not in seen:
+            what = "e-mail" if column == EMAIL else f"'{column}'"
             hint = suggest(column, columns, cutoff=0.5)
             fix = f"; did you mean '{hint}'? rename it to '{column}'" if hint else ""
-            named = ", ".join(c for c in columns if c) or "none"
-            problems.append(
-                Problem(f"no '{column}' column in the header (columns: {named}){fix}", display, 1)
-            )
+            message = f"no {what} column: name one column '{column}' (found: {found}){fix}"
+            problems.append(Problem(message, display, 1))
     return problems
 
 
-def _decode_problem(path: Path, display: str, exc: UnicodeDecodeError) -> Problem:
-    """Where the first byte that is not UTF-8 is: its physical line, found by reading again."""
-    byte = f"0x{exc.object[exc.start]:02x}"
-    with path.open("rb") as raw:
-        for number, line in enumerate(raw, 1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as bad:
-                byte = f"0x{line[bad.start]:02x}"
-                return Problem(
-                    f"not UTF-8 text (byte {byte}); save the file as UTF-8", display, number
-                )
-    return Problem(f"not UTF-8 text (byte {byte}); save the file as UTF-8", display)
+# Encodings. Excel saves "CSV" in the Windows code page of its locale (Windows-1250 in
+# Central Europe and the Western Balkans, Windows-1252 in the West) and "CSV UTF-8" with a BOM.
+
+LEGACY_NAMES = {"cp1250": "Windows-1250", "cp1252": "Windows-1252"}
+SAVE_AS_CSV = 'in Excel, save it with File > Save As > "CSV UTF-8 (Comma delimited)"'
+# Bytes where the two code pages differ, sorted by the letter they more likely are: the region's
+# letters in Windows-1250 (č ć đ ł ą ľ ź ţ) against Western letters that Windows-1250 lacks
+# (à ñ å ì ò ù). The rest (ő/õ, ű/û, ř/ø, ę/ê, ś/œ, ă/ã, ş/º...) are as likely either way and
+# do not vote. è/È against č/Č votes for č, unless the text has letters French and Italian
+# write beside è (é ë ç ô î, the same in both pages; South Slavic languages do not use them).
+_CENTRAL = tuple("ćĆđĐłąĄľĽźţŢ".encode("cp1250"))
+_WESTERN = tuple("àÀñÑåÅìÌòÒùÙ".encode("cp1252"))
+_GRAVE_E = tuple("èÈ".encode("cp1252"))
+_FRENCH = tuple("éÉëçÇôîÎ".encode("cp1252"))
+# What the first bytes of a file that is not text say it is.
+_SIGNATURES = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip file"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "an image"),
+    (b"\xff\xd8\xff", "an image"),
+    (b"GIF8", "an image"),
+)
+
+
+class DecodeFailure(Exception):
+    """A byte the file's encoding cannot read, at `offset` bytes into the file."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset
+
+
+def text_codec(head: bytes) -> str:
+    """The codec a file starting with `head` is read with: its byte-order mark's, else UTF-8."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # Excel's "Unicode Text"
+    return "utf-8"
+
+
+def binary_kind(head: bytes) -> str | None:
+    """What a file starting with `head` is when it is not text at all, else None."""
+    for signature, what in _SIGNATURES:
+        if head.startswith(signature):
+            return what
+    if text_codec(head) != "utf-16" and b"\0" in re.split(rb"[\r\n]", head, maxsplit=1)[0]:
+        return "a binary file"  # text never has NUL bytes in its first line
+    return None
+
+
+def legacy_codec(sample: bytes) -> str | None:
+    """Windows-1250 or Windows-1252 for bytes that are not UTF-8, or None when neither reads
+    them: the one that reads them all, else the one whose letters they more often are."""
+    fits = []
+    for codec in LEGACY_NAMES:
+        try:
+            sample.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        fits.append(codec)
+    if len(fits) < 2:
+        return fits[0] if fits else None
+    central = sum(map(sample.count, _CENTRAL))
+    western = sum(map(sample.count, _WESTERN))
+    grave = sum(map(sample.count, _GRAVE_E))
+    if any(map(sample.count, _FRENCH)):
+        western += grave
+    else:
+        central += grave
+    return "cp1250" if central > western else "cp1252"
+
+
+def legacy_note(display: str, codec: str) -> Problem:
+    """The warning that a file was read in a Windows code page."""
+    message = f'not UTF-8; read as {LEGACY_NAMES[codec]} (save as "CSV UTF-8" to silence this)'
+    return Problem(message, display, severity="warning")
+
+
+def decode_problem(path: Path, display: str, offset: int, codec: str) -> Problem:
+    """The error for the byte at `offset` that `codec` cannot read, on its physical line."""
+    try:
+        with path.open("rb") as raw:
+            before = raw.read(offset + 1)
+    except OSError:
+        before = b""
+    line = len(re.findall(rb"\r\n|\r|\n", before[:offset])) + 1
+    byte = f" (byte 0x{before[offset]:02x})" if offset < len(before) else ""
+    if codec in LEGACY_NAMES:
+        what = f"read as {LEGACY_NAMES[codec]}, the file has a byte that is not text{byte}"
+    elif codec == "utf-8":  # UTF-8 in earlier lines, or bytes no Windows code page has
+        what = f"not UTF-8 text{byte}"
+    else:
+        what = f"not {codec.removesuffix('-sig').upper()} text{byte}"
+    return Problem(f"{what}; {SAVE_AS_CSV}", display, line if offset < len(before) else None)
 
 
 def _csv_problem(exc: csv.Error, display: str, start: int, end: int) -> Problem:
