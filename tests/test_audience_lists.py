@@ -229,3 +229,11 @@ def test_rows_that_repeat_across_many_blocks_are_found(project: Project) -> None
     assert selection.duplicates == len(range(0, 1000, 7))
     first = next(p for p in selection.problems if p.line == 1002)
     assert first.message == "duplicate of line 2 (reader0@example.org); the first row wins"
+
+
+def test_consent_records_are_never_a_list(project: Project) -> None:
+    """`compose send --list consent` must not mail everyone who ever consented."""
+    write_list(project, "consent", "email,list,action\na@example.org,main,subscribe\n")
+    assert "consent" not in list_names(project)
+    with pytest.raises(ComposeError, match="unknown list 'consent'"):
+        select(project, "consent")

@@ -7,12 +7,13 @@ import re
 import tempfile
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Self
 
 from composer.atomic import AtomicFile
+from composer.audience.forget import forgotten_check
 from composer.audience.ledger import AddressLedger
 from composer.audience.records import (
     BLOCK,
@@ -30,6 +31,10 @@ from composer.project import Project, display_path
 
 STATUS = "status"
 _LIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_FORGOTTEN = (
+    "this address was erased at the reader's request (compose subscribers forget); "
+    "not imported again"
+)
 _UNNAMED = re.compile(r"column\d+\Z")  # what records.open_table calls a column without a name
 
 
@@ -70,7 +75,7 @@ def import_list(project: Project, source: Path, list_name: str) -> ImportReport:
     with lock, tempfile.TemporaryDirectory(prefix="import-", dir=project.state_dir()) as spill:
         updates = _Updates(Path(spill) / "updates.csv", _list_hashes(target))
         with updates, AtomicFile(target) as out:
-            survey = _survey(source, judge, report, updates)
+            survey = _survey(source, judge, report, updates, forgotten_check(project))
             if target.exists():
                 with open_table(target, display_path(target)) as table:
                     header = _union(table.columns, survey.columns)
@@ -222,8 +227,17 @@ def _unreadable_list(problems: list[Problem]) -> InvalidInput:
     return InvalidInput([*problems, Problem("fix these rows of the list before importing into it")])
 
 
-def _survey(source: Path, judge: CellJudge, report: ImportReport, updates: _Updates) -> _Survey:
-    """Check every source row once, find its repeats exactly, keep the rows the list may have."""
+def _survey(
+    source: Path,
+    judge: CellJudge,
+    report: ImportReport,
+    updates: _Updates,
+    forgotten: Callable[[str], bool] | None = None,
+) -> _Survey:
+    """Check every source row once, find its repeats exactly, keep the rows the list may have.
+
+    A row of an address erased by `compose subscribers forget` (`forgotten`) is rejected.
+    """
     rejected: set[int] = set()
     with open_table(source, display_path(source)) as table:
         stamp = table.identity()
@@ -249,6 +263,10 @@ def _survey(source: Path, judge: CellJudge, report: ImportReport, updates: _Upda
                 rejected.add(line)
                 continue
             key = address_key(email)
+            if forgotten is not None and forgotten(key):
+                report.rejected.append(Problem(_FORGOTTEN, table.display, line))
+                rejected.add(line)
+                continue
             if updates.may_know(key):
                 updates.offer(key, table.columns, row, email, line)
             for i, filled in unnamed.items():

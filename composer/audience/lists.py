@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from composer.audience.consent import CONSENT_FILE
 from composer.audience.records import EMAIL, Table, open_table
 from composer.audience.rowcheck import CellJudge
 from composer.audience.scan import Criteria, Tally, count_pass, select_rows
@@ -39,14 +40,16 @@ class Selection(Tally):
     recipients: Recipients | None = None
 
 
+NOT_LISTS = frozenset({SUPPRESSIONS_FILE, CONSENT_FILE})
+
+
 def list_names(project: Project) -> list[str]:
-    """The names of the lists in subscribers/, sorted (suppressions.csv is not a list)."""
+    """The names of the lists in subscribers/, sorted (suppressions and consent records are not
+    lists: `send --list consent` must never mail everyone who ever consented)."""
     folder = project.subscribers_dir
     if not folder.is_dir():
         return []
-    return sorted(
-        p.stem for p in folder.glob("*.csv") if p.name != SUPPRESSIONS_FILE and p.is_file()
-    )
+    return sorted(p.stem for p in folder.glob("*.csv") if p.name not in NOT_LISTS and p.is_file())
 
 
 def list_path(project: Project, name: str) -> Path:

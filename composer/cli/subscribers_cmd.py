@@ -1,4 +1,5 @@
-"""`compose subscribers check|count|list|import`: thin commands over composer.audience."""
+"""`compose subscribers check|count|list|import|add|remove|forget|export`: thin commands over
+composer.audience."""
 
 from __future__ import annotations
 
@@ -139,6 +140,137 @@ def import_(app: App, file: Path, list_name: str) -> None:
         f"{display_path(file)} {verb} {display_path(report.path)}: {report.added} added, "
         f"{report.updated} updated, {report.unchanged} unchanged, {rejected} rejected"
     )
+
+
+def _address(email: str) -> str:
+    """EMAIL as email-validator normalizes it, or a usage error saying what is wrong."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise click.BadParameter(str(exc), param_hint="ADDR") from None
+
+
+def _fields(app: App, pairs: tuple[str, ...]) -> list[tuple[str, str]]:
+    """--field KEY=VALUE pairs as (column, value), each checked as a list cell would be."""
+    from composer.audience.rowcheck import CellJudge, status_problem
+
+    judge = CellJudge(app.project().newsletter.pillars)
+    cells: list[tuple[str, str]] = []
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        if not eq or not key or key == "email":
+            raise click.BadParameter(
+                f"'{pair}' is not KEY=VALUE (KEY not email)", param_hint="--field"
+            )
+        if any(ch in value for ch in "\r\n"):
+            raise click.BadParameter(f"the value of {key} must be one line", param_hint="--field")
+        why = judge.interests_problem(value) if key == "interests" else None
+        if key == "status" and judge.subscribed(value) is None:
+            why = status_problem(value)
+        if why:
+            raise click.BadParameter(why, param_hint="--field")
+        cells.append((key, value))
+    return cells
+
+
+@subscribers.command()
+@click.argument("addr")
+@click.option(
+    "--list", "list_name", required=True, metavar="L", help="The list (subscribers/L.csv)."
+)
+@click.option("--field", "fields", multiple=True, metavar="KEY=VALUE", help="A column to set.")
+@click.pass_obj
+def add(app: App, addr: str, list_name: str, fields: tuple[str, ...]) -> None:
+    """Add ADDR to list L (or update their row with --field values).
+
+    A suppressed address is refused (exit 1): `compose suppressions remove ADDR` lifts it. The
+    addition is recorded in subscribers/consent.csv (action subscribe, form cli).
+    """
+    from composer.audience.consent import ConsentRecord, append_consent, utc_now
+    from composer.audience.lists import list_path
+    from composer.audience.membership import Change, change_list
+    from composer.audience.suppressions import is_suppressed
+    from composer.errors import ComposeError
+
+    project = app.project()
+    email = _address(addr)
+    name = list_path(project, list_name).stem
+    cells = _fields(app, fields)
+    if is_suppressed(project, email):
+        raise ComposeError(
+            f"{email} is suppressed (unsubscribed, bounced or complained) and is not added; "
+            f"if they asked to be added again, `compose suppressions remove {email}` lifts it"
+        )
+    (result,) = change_list(project, name, [Change(email, "join", tuple(cells))])
+    if result in ("added", "updated"):
+        append_consent(project, [ConsentRecord(email, name, "subscribe", utc_now(), form="cli")])
+    click.echo(f"{email}: {result} ({name})")
+
+
+@subscribers.command()
+@click.argument("addr")
+@click.option(
+    "--list", "list_name", required=True, metavar="L", help="The list (subscribers/L.csv)."
+)
+@click.pass_obj
+def remove(app: App, addr: str, list_name: str) -> None:
+    """Remove ADDR's row from list L (recorded in consent.csv as unsubscribe, form cli)."""
+    from composer.audience.consent import ConsentRecord, append_consent, utc_now
+    from composer.audience.lists import list_path
+    from composer.audience.membership import Change, change_list
+
+    project = app.project()
+    email = _address(addr)
+    name = list_path(project, list_name).stem
+    (result,) = change_list(project, name, [Change(email, "remove")])
+    if result == "removed":
+        append_consent(project, [ConsentRecord(email, name, "unsubscribe", utc_now(), form="cli")])
+        click.echo(f"{email}: removed ({name})")
+    else:
+        click.echo(f"{email} is not on {name}; nothing changed")
+
+
+@subscribers.command()
+@click.argument("addr")
+@click.pass_obj
+def forget(app: App, addr: str) -> None:
+    """Erase ADDR: every list, consent records, suppressions, the delivery log, the outbox.
+
+    Only a keyed hash is kept (.compose/forgotten), so that `subscribers import` of an old
+    spreadsheet does not add the reader back silently. Prints what was erased.
+    """
+    from composer.audience.forget import forget as erase
+    from composer.delivery.tokens import load_secret
+
+    project = app.project()
+    email = addr.strip()
+    if "@" not in email:
+        raise click.BadParameter("not an e-mail address", param_hint="ADDR")
+    report = erase(project, email, load_secret(project))
+    for name, rows in report.list_rows.items():
+        click.echo(f"list {name}: {rows} row(s)")
+    click.echo(f"consent records: {report.consent_records}")
+    click.echo(f"suppressions: {report.suppressions}")
+    for where, rows in report.log_rows.items():
+        click.echo(f"log {where}: {rows} row(s)")
+    click.echo(f"outbox files: {report.outbox_files}")
+    click.echo(f"forgot {report.email}; a keyed hash is kept so that no import re-adds it")
+
+
+@subscribers.command()
+@click.argument("addr")
+@click.pass_obj
+def export(app: App, addr: str) -> None:
+    """Everything held about ADDR as JSON: list rows, consent records, suppressions, deliveries."""
+    import json
+
+    from composer.audience.forget import export as gather
+
+    held = gather(app.project(), addr.strip())
+    click.echo(json.dumps(held, indent=2, ensure_ascii=False, default=str))
 
 
 def _warn(problems: list[Problem], list_name: str) -> None:

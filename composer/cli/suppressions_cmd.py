@@ -1,4 +1,4 @@
-"""`compose suppressions sync|add|list`: keep subscribers/suppressions.csv in step."""
+"""`compose suppressions sync|add|remove|list`: keep subscribers/suppressions.csv in step."""
 
 from __future__ import annotations
 
@@ -56,6 +56,30 @@ def add(app: App, email: str, reason: str) -> None:
     project = app.project()
     added = add_suppressions(project, [(address, reason.strip(), utc_today())])
     click.echo(f"suppressed {address}" if added else f"{address} was already suppressed")
+
+
+@suppressions.command()
+@click.argument("email")
+@click.pass_obj
+def remove(app: App, email: str) -> None:
+    """Lift the suppression of EMAIL: it may be mailed again.
+
+    The lifting is recorded in subscribers/consent.csv (action resubscribe, form cli).
+    """
+    from composer.audience.consent import ConsentRecord, append_consent, utc_now
+    from composer.audience.membership import lift_suppression
+
+    project = app.project()
+    lifted = lift_suppression(project, email.strip())
+    if not lifted:
+        click.echo(f"{email.strip()} is not suppressed; nothing changed")
+        return
+    address = lifted[0][0]
+    append_consent(project, [ConsentRecord(address, "", "resubscribe", utc_now(), form="cli")])
+    for found, reason, date in lifted:
+        click.echo(
+            f"lifted the suppression of {found} ({reason or 'no reason'}, {date or 'no date'})"
+        )
 
 
 @suppressions.command(name="list")

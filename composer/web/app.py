@@ -17,9 +17,13 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from composer.project import Project
+from composer.delivery.sent import SentIssues
+from composer.project import STATE_DIR, Project
 from composer.web.archive import Archive, ArchivedIssue, atom_feed
 from composer.web.pages import render_page
+from composer.web.preferences import PreferencesEndpoints
+from composer.web.readers import FORM_MAX_BYTES, ReaderSite
+from composer.web.signup import SignupEndpoints
 from composer.web.unsubscribe import (
     MAX_BODY_BYTES,
     PAGE_HEADERS,
@@ -29,26 +33,55 @@ from composer.web.unsubscribe import (
 )
 
 ACCESS_LOGGER = "composer.web.access"
-_TOKEN_IN_PATH = re.compile(r"(/unsubscribe/)([^/]+)")
+_TOKEN_IN_PATH = re.compile(r"(/(?:unsubscribe|confirm|preferences)/)([^/]+)")
 _ADDRESS_IN_PATH = re.compile(r"[^/\s@]+@[^/\s@]+")
 HTML = "text/html; charset=utf-8"
 ATOM = "application/atom+xml; charset=utf-8"
 ARCHIVE_HEADERS = {"Cache-Control": "public, max-age=300"}
 
 
-def create_app(project: Project, build_dir: Path, secret: bytes | None = None) -> Starlette:
-    """The ASGI app serving unsubscribe links for `project` and the issues built in `build_dir`."""
+def create_app(
+    project: Project,
+    build_dir: Path,
+    secret: bytes | None = None,
+    *,
+    signup_rate: str | None = None,
+) -> Starlette:
+    """The ASGI app serving the reader's pages (sign-up, confirmation, preferences,
+    unsubscribe) for `project` and the issues built in `build_dir`.
+
+    `signup_rate` limits sign-ups per client IP (`limits` notation, e.g. "5/minute;20/hour";
+    default $COMPOSE_SIGNUP_RATE, else 5/minute;20/hour).
+    """
     if secret is None:
         from composer.delivery.tokens import load_secret
 
         secret = load_secret(project)
-    unsubscribe = UnsubscribeEndpoints(project, secret)
+    site = ReaderSite(project, secret)
+    unsubscribe = UnsubscribeEndpoints(project, secret, site)
+    signup = SignupEndpoints(site, signup_rate)
+    preferences = PreferencesEndpoints(site)
     archive = ArchiveEndpoints(project, build_dir)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/", archive.index, methods=["GET"]),
         Route("/feed.xml", archive.feed, methods=["GET"]),
     ]
+    # The reader's pages: GET asks or shows, POST (a form of ours, at most 1 MB) changes.
+    pages = [
+        ("/subscribe", signup.form, signup.subscribe),
+        ("/confirm/{token}", signup.ask, signup.confirm),
+        ("/preferences/{token}", preferences.show, preferences.save),
+        ("/unsubscribe/{token}/resubscribe", None, unsubscribe.resubscribe),
+    ]
+    for path, show, change in pages:
+        for prefixed in (path, f"/{{prefix:path}}{path}"):
+            for variant in (prefixed, f"{prefixed}/"):
+                if show is not None:
+                    routes.append(Route(variant, show, methods=["GET"]))
+                routes.append(
+                    Route(variant, change, methods=["POST"], max_body_size=FORM_MAX_BYTES)
+                )
     # The same handlers under any prefix, so a proxy can forward unsubscribe_url's path as is,
     # and with a trailing slash too: answered in place, since a POST is never redirected.
     for path in ("/unsubscribe/{token}", "/{prefix:path}/unsubscribe/{token}"):
@@ -83,7 +116,7 @@ class ArchiveEndpoints:
 
     def __init__(self, project: Project, build_dir: Path) -> None:
         self._newsletter = project.newsletter
-        self._archive = Archive(build_dir)
+        self._archive = Archive(build_dir, SentIssues(project.root / STATE_DIR))
         self._not_found_page = render_page(
             "error.html",
             newsletter=self._newsletter.name,

@@ -10,29 +10,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from composer.audience.membership import lift_suppression
 from composer.audience.suppressions import add_suppressions, preload_suppressions
 from composer.delivery.tokens import InvalidToken, read_token
 from composer.project import Project
 from composer.web.pages import render_page
+from composer.web.readers import PAGE_HEADERS, ReaderSite, csrf_field, read_form
 
 # RFC 8058 section 3.1: the POST body a mail client sends for one-click unsubscription.
 ONE_CLICK_KEY = "List-Unsubscribe"
 ONE_CLICK_VALUE = "One-Click"
 MAX_BODY_BYTES = 16 * 1024
 
-# Our own small pages: no scripts, no outside resources, forms only back to us, never cached,
-# and the token in the URL never leaks through a Referer header.
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
+__all__ = ["PAGE_HEADERS", "UnsubscribeEndpoints", "mask_address", "token_digest"]
+ONE_CLICK_FORM = "one-click"  # the form recorded in consent.csv for an RFC 8058 unsubscribe
 
 
 def token_digest(token: str) -> str:
@@ -67,9 +58,10 @@ async def asks_one_click(request: Request) -> bool:
 class UnsubscribeEndpoints:
     """The GET and POST handlers for `…/unsubscribe/<token>`, bound to one project and secret."""
 
-    def __init__(self, project: Project, secret: bytes) -> None:
+    def __init__(self, project: Project, secret: bytes, site: ReaderSite | None = None) -> None:
         self._project = project
         self._secret = secret
+        self._site = site or ReaderSite(project, secret)
         self._context = {
             "newsletter": project.newsletter.name,
             "language": project.newsletter.language,
@@ -82,8 +74,13 @@ class UnsubscribeEndpoints:
         decoded = self._decode(request)
         if isinstance(decoded, Response):
             return decoded
-        _list_name, email = decoded
-        page = render_page("unsubscribe-confirm.html", masked=mask_address(email), **self._context)
+        list_name, email = decoded
+        page = render_page(
+            "unsubscribe-confirm.html",
+            masked=mask_address(email),
+            preferences=self._site.preferences_url(list_name, email),
+            **self._context,
+        )
         return HTMLResponse(page, headers=PAGE_HEADERS)
 
     async def unsubscribe(self, request: Request) -> Response:
@@ -102,10 +99,46 @@ class UnsubscribeEndpoints:
         today = dt.datetime.now(dt.UTC).date().isoformat()
         entry = (email, unsubscribe_reason(list_name), today)
         added = await run_in_threadpool(add_suppressions, self._project, [entry])
+        if added:
+            record = self._site.record(request, email, list_name, "unsubscribe", ONE_CLICK_FORM)
+            await self._site.write_records([record])
         note = "suppressed" if added else "already suppressed"
         request.state.log_note = f"{note} {mask_address(email)}"
-        page = render_page("unsubscribe-done.html", masked=mask_address(email), **self._context)
-        return HTMLResponse(page, headers=PAGE_HEADERS)
+        return self._done(request, list_name, email, resubscribed=False)
+
+    async def resubscribe(self, request: Request) -> Response:
+        """POST `…/unsubscribe/<token>/resubscribe`: the undo the done page offers; lifts the
+        suppression and records it."""
+        decoded = self._decode(request)
+        if isinstance(decoded, Response):
+            return decoded
+        form = await read_form(request)
+        if form is None or not self._site.csrf.verify(request, csrf_field(form)):
+            return self._site.forged(request)
+        list_name, email = decoded
+        lifted = await run_in_threadpool(lift_suppression, self._project, email)
+        if lifted:
+            record = self._site.record(request, email, list_name, "resubscribe", "unsubscribe-undo")
+            await self._site.write_records([record])
+        request.state.log_note = f"{'resubscribed' if lifted else 'not suppressed'} " + (
+            mask_address(email)
+        )
+        return self._done(request, list_name, email, resubscribed=True)
+
+    def _done(
+        self, request: Request, list_name: str, email: str, *, resubscribed: bool
+    ) -> Response:
+        # The undo posts to this URL's own path (a proxy may mount us under any prefix).
+        path = request.url.path.rstrip("/")
+        undo = path if path.endswith("/resubscribe") else f"{path}/resubscribe"
+        return self._site.page(
+            request,
+            "unsubscribe-done.html",
+            masked=mask_address(email),
+            resubscribed=resubscribed,
+            undo=undo,
+            preferences=self._site.preferences_url(list_name, email),
+        )
 
     def _decode(self, request: Request) -> tuple[str, str] | Response:
         token = request.path_params["token"]

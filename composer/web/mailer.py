@@ -1,0 +1,186 @@
+"""The one e-mail `compose serve` writes itself: a sign-up's confirmation, in English.
+
+It goes through the configured transport's settings (`transport:` in newsletter.yaml, the
+environment overriding it, as for `compose send`), but not through the send pipeline, which
+renders issues for lists: one small text message is built with the standard library and
+
+- outbox: written to `outbox/confirmations/<address>.eml` (a newer one replaces an older);
+- smtp: handed to the SMTP server with smtplib (STARTTLS when offered, login when configured);
+- sendgrid: posted to the v3 Mail Send API with the official client.
+"""
+
+from __future__ import annotations
+
+import secrets
+import smtplib
+import ssl
+import threading
+from email import policy
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+
+from composer.atomic import write_bytes_atomically
+from composer.audience.records import address_key
+from composer.delivery.settings import Settings, resolve_settings
+from composer.errors import ComposeError
+from composer.project import Project
+
+__all__ = ["ConfirmationMailer", "ConfirmationTemplate", "MailNotSent"]
+CONFIRMATIONS_DIR = "confirmations"
+CONFIRM_DAYS = 7
+
+
+class MailNotSent(RuntimeError):
+    """The confirmation could not be handed over (the server refused or could not be reached)."""
+
+
+class ConfirmationTemplate:
+    """The confirmation e-mail of one project: its fixed headers folded once, then filled in
+    per reader (a sign-up costs a few string joins, not an EmailMessage)."""
+
+    def __init__(self, project: Project) -> None:
+        news = project.newsletter
+        self.sender = news.from_.email
+        self.subject = f"Confirm your subscription to {news.name}"
+        self._domain = news.from_.email.rpartition("@")[2] or "localhost"
+        self._newsletter = news.name
+        self._signature = f"-- \n{news.organization or news.name}\n{news.postal_address}\n"
+        fold = policy.SMTP.fold
+        head = [
+            fold("From", formataddr((news.from_.name, news.from_.email))),
+            fold("Subject", self.subject),
+            fold("Auto-Submitted", "auto-replied"),  # RFC 3834: an answer to the sign-up form
+        ]
+        if news.reply_to is not None:
+            head.append(fold("Reply-To", formataddr((news.reply_to.name, news.reply_to.email))))
+        self._head = "".join(head)
+
+    def body(self, email: str, name: str, link: str) -> str:
+        """The text of the message, with LF line ends."""
+        greeting = f"Hello {name}," if name else "Hello,"
+        return (
+            f"{greeting}\n\n"
+            f"someone, probably you, asked to receive {self._newsletter} at {email}.\n"
+            'To confirm, open this link and press the button "Confirm":\n\n'
+            f"{link}\n\n"
+            f"The link works for {CONFIRM_DAYS} days. If you did not ask for this, ignore this "
+            "message:\nyou will not be subscribed and we will not write to you again.\n\n"
+            f"{self._signature}"
+        )
+
+    def render(self, email: str, name: str, link: str) -> bytes:
+        """The whole message as bytes, CRLF line ends."""
+        body = self.body(email, name, link)
+        message_id = f"<confirm.{secrets.token_hex(12)}@{self._domain}>"
+        if not (body.isascii() and email.isascii()):
+            return self._render_unicode(email, body, message_id)
+        # 7bit keeps the link on one line, as it is (no quoted-printable soft breaks).
+        return (
+            f"{self._head}To: {email}\r\nDate: {formatdate(usegmt=True)}\r\n"
+            f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 7bit\r\n'
+            "\r\n" + body.replace("\n", "\r\n")
+        ).encode("ascii")
+
+    def _render_unicode(self, email: str, body: str, message_id: str) -> bytes:
+        """A name or an address beyond ASCII: the standard library encodes it."""
+        message = EmailMessage()
+        for line in self._head.split("\r\n"):
+            if line:
+                key, _, value = line.partition(": ")
+                message[key] = value
+        message["To"] = email
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = message_id
+        message.set_content(body, cte="quoted-printable")
+        return message.as_bytes(policy=policy.SMTP if email.isascii() else policy.SMTPUTF8)
+
+
+class ConfirmationMailer:
+    """Sends confirmation e-mails for one project; settings resolved at the first send."""
+
+    def __init__(self, project: Project) -> None:
+        self._project = project
+        self.template = ConfirmationTemplate(project)
+        self._settings: Settings | None = None
+        self._mutex = threading.Lock()
+
+    @property
+    def settings(self) -> Settings:
+        with self._mutex:
+            if self._settings is None:
+                news = self._project.newsletter
+                self._settings = resolve_settings(self._project.root, news.transport)
+            return self._settings
+
+    def send(self, email: str, name: str, link: str) -> None:
+        """Hand one confirmation over to the transport; MailNotSent when that fails."""
+        try:
+            settings = self.settings
+        except ComposeError as exc:  # e.g. sendgrid without SENDGRID_API_KEY: say it, once a try
+            raise MailNotSent(str(exc)) from None
+        if settings.kind == "sendgrid":
+            self._to_sendgrid(settings, email, self.template.body(email, name, link))
+            return
+        data = self.template.render(email, name, link)
+        if settings.kind == "outbox":
+            self._to_outbox(settings, email, data)
+        else:
+            self._to_smtp(settings, email, data)
+
+    def _to_outbox(self, settings: Settings, email: str, data: bytes) -> None:
+        from composer.delivery.transports.outbox import outbox_name
+
+        path = settings.outbox_path / CONFIRMATIONS_DIR / outbox_name(address_key(email))
+        try:
+            # No fsync: an outbox file is a copy for looking at (as `compose send` writes it).
+            write_bytes_atomically(path, data, durable=False)
+        except OSError as exc:
+            raise MailNotSent(f"cannot write {path}: {exc.strerror}") from None
+
+    def _to_smtp(self, settings: Settings, email: str, data: bytes) -> None:
+        host, port = settings.host or "localhost", settings.port or 25
+        try:
+            if port == 465:
+                context = ssl.create_default_context()
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    host, port, timeout=settings.timeout, context=context
+                )
+            else:
+                smtp = smtplib.SMTP(host, port, timeout=settings.timeout)
+            with smtp:
+                smtp.ehlo()
+                secure = port == 465
+                if settings.starttls is not False and smtp.has_extn("starttls"):
+                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.ehlo()
+                    secure = True
+                elif settings.starttls:
+                    raise MailNotSent(f"smtp server {host}:{port} does not offer STARTTLS")
+                if settings.username and settings.password is not None:
+                    if not secure and host not in ("127.0.0.1", "::1", "localhost"):
+                        raise MailNotSent(f"refusing to log in to {host} without TLS")
+                    smtp.login(settings.username, settings.password.get_secret_value())
+                options = [] if email.isascii() else ["SMTPUTF8"]
+                smtp.sendmail(self.template.sender, [email], data, mail_options=options)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailNotSent(f"smtp server {host}:{port}: {exc}") from None
+
+    def _to_sendgrid(self, settings: Settings, email: str, body: str) -> None:
+        from python_http_client import exceptions as http_errors
+        from sendgrid import SendGridAPIClient
+
+        if settings.api_key is None:
+            raise MailNotSent("the sendgrid transport has no API key")
+        news = self._project.newsletter
+        payload = {
+            "personalizations": [{"to": [{"email": email}]}],
+            "from": {"email": news.from_.email, "name": news.from_.name},
+            "subject": self.template.subject,
+            "content": [{"type": "text/plain", "value": body}],
+        }
+        client = SendGridAPIClient(api_key=settings.api_key.get_secret_value(), host=settings.host)
+        try:
+            client.client.mail.send.post(request_body=payload, timeout=settings.timeout)
+        except (http_errors.HTTPError, OSError) as exc:
+            raise MailNotSent(f"SendGrid refused or could not be reached: {exc}") from None
