@@ -12,7 +12,7 @@ from composer.build import BuiltIssue, Mode, build_issue
 from composer.delivery.log import FAILED, LOG_FILE, REFUSED, SENT, UNKNOWN, DeliveryLog
 from composer.delivery.message import MessageTemplate, check_address
 from composer.delivery.settings import Settings, resolve_settings
-from composer.delivery.tokens import load_secret, make_token
+from composer.delivery.tokens import TEST_COPY, load_secret, make_token
 from composer.delivery.transports import make_transport
 from composer.delivery.transports.base import Envelope, Transport
 from composer.errors import ComposeError, SendRefused, UsageError
@@ -22,6 +22,7 @@ from composer.project import STATE_DIR, Project, display_path
 
 CHUNK = 1000  # recipients looked up in the log at a time
 TEST_LIST = "test"
+TEST_OUTBOX = "test"
 
 
 @dataclass
@@ -116,6 +117,10 @@ def plan_send(
         list_name = selection.list_name
     list_name = list_name or TEST_LIST
     settings = resolve_settings(project.root, project.newsletter.transport, transport)
+    if test_only:  # test copies go to a folder of their own: outbox/test/<slug>/
+        settings = settings.model_copy(
+            update={"outbox_dir": str(settings.outbox_path / TEST_OUTBOX)}
+        )
     template = MessageTemplate(built, project.newsletter, list_name)
     sender = make_transport(settings, template, built.slug)
     plan = SendPlan(
@@ -253,7 +258,10 @@ def test_envelopes(plan: SendPlan, addresses: Sequence[str]) -> list[Envelope]:
             check_address(address.strip())
         except ValueError as exc:
             raise UsageError(f"--test {address!r}: {exc}") from None
-        envelopes.append(plan.envelope(address.strip(), address_key(address), ""))
+        key = address_key(address)
+        token = make_token(plan.secret, TEST_COPY, key)  # its link shows, and changes nothing
+        link = plan.project.newsletter.unsubscribe_link(token)
+        envelopes.append(Envelope(key, address.strip(), "", link, token))
     return envelopes
 
 

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from composer.project import Project
 
 SECRET_ENV = "COMPOSE_SECRET"
+# The list a `send --test` copy's token names: no list file can be called that, so the link in
+# a test copy shows what a reader would see and changes nothing.
+TEST_COPY = ""
 SECRET_FILE = "secret"
 VERSION = 0x02
 _LEGACY_VERSION = 0x01

@@ -22,15 +22,9 @@ from composer.project import STATE_DIR, Project
 from composer.web.archive import Archive, ArchivedIssue, atom_feed
 from composer.web.pages import render_page
 from composer.web.preferences import PreferencesEndpoints
-from composer.web.readers import FORM_MAX_BYTES, ReaderSite
+from composer.web.readers import FORM_MAX_BYTES, PAGE_HEADERS, ReaderSite, mask_address
 from composer.web.signup import SignupEndpoints
-from composer.web.unsubscribe import (
-    MAX_BODY_BYTES,
-    PAGE_HEADERS,
-    UnsubscribeEndpoints,
-    mask_address,
-    token_digest,
-)
+from composer.web.unsubscribe import MAX_BODY_BYTES, UnsubscribeEndpoints, token_digest
 
 ACCESS_LOGGER = "composer.web.access"
 _TOKEN_IN_PATH = re.compile(r"(/(?:unsubscribe|confirm|preferences)/)([^/]+)")

@@ -24,9 +24,8 @@ from composer.audience.membership import (
     memberships,
 )
 from composer.audience.suppressions import add_suppressions, is_suppressed
-from composer.delivery.tokens import InvalidToken, read_token
-from composer.web.readers import ReaderSite, chosen, csrf_field, read_form
-from composer.web.unsubscribe import mask_address
+from composer.delivery.tokens import TEST_COPY, InvalidToken, read_token
+from composer.web.readers import ReaderSite, chosen, csrf_field, mask_address, read_form
 
 FORM = "preferences"
 
@@ -58,7 +57,7 @@ class PreferencesEndpoints:
 
     def _decode(self, request: Request) -> tuple[str, str] | Response:
         try:
-            return read_token(self.site.secret, request.path_params["token"])
+            list_name, email = read_token(self.site.secret, request.path_params["token"])
         except InvalidToken:
             request.state.log_note = "invalid token"
             return self.site.error(
@@ -66,6 +65,9 @@ class PreferencesEndpoints:
                 "This link is not valid",
                 "The link may have been cut or changed. Use the complete link from the newsletter.",
             )
+        if list_name == TEST_COPY:
+            return self.site.test_copy(request, email)
+        return list_name, email
 
     def _standing(self, list_name: str, email: str) -> Standing:
         project = self.site.project

@@ -39,6 +39,14 @@ FORM_MAX_BYTES = 1024 * 1024  # every form POST: a bigger body is refused with 4
 FORM_MAX_FIELDS = 200
 
 
+def mask_address(email: str) -> str:
+    """`jane.doe@example.org` as `j***@example.org`: enough to recognise, not to harvest."""
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return "***"
+    return f"{local[:1]}***@{domain}"
+
+
 class ReaderSite:
     """One project's reader-facing pages: rendering, CSRF, links, consent records."""
 
@@ -61,6 +69,16 @@ class ReaderSite:
         """A plain page saying what went wrong and what to do."""
         page = render_page("error.html", heading=heading, message=message, **self.context)
         return HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
+
+    def test_copy(self, request: Request, email: str) -> Response:
+        """The answer to a link from a `send --test` copy: what a reader would get, no change."""
+        request.state.log_note = "test copy: nothing changed"
+        return self.error(
+            200,
+            "This link is from a test copy",
+            f"In the issue itself, this link lets the reader ({mask_address(email)}) unsubscribe "
+            "or change what they receive. A test copy's link changes nothing.",
+        )
 
     def forged(self, request: Request) -> Response:
         """The answer to a POST whose CSRF token is missing or not ours."""

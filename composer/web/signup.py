@@ -27,9 +27,8 @@ from composer.audience.suppressions import is_suppressed
 from composer.issue.model import SignupSettings
 from composer.web.claims import ClaimLedger
 from composer.web.mailer import CONFIRM_DAYS, ConfirmationMailer, MailNotSent
-from composer.web.readers import ReaderSite, chosen, csrf_field, read_form, text_field
+from composer.web.readers import ReaderSite, chosen, csrf_field, mask_address, read_form, text_field
 from composer.web.signed import BadToken, ExpiredToken, make_signed, read_signed
-from composer.web.unsubscribe import mask_address
 
 PURPOSE = "confirm"
 MAX_AGE_SECONDS = CONFIRM_DAYS * 24 * 3600

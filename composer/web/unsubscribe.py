@@ -12,10 +12,10 @@ from starlette.responses import HTMLResponse, Response
 
 from composer.audience.membership import lift_suppression
 from composer.audience.suppressions import add_suppressions, preload_suppressions
-from composer.delivery.tokens import InvalidToken, read_token
+from composer.delivery.tokens import TEST_COPY, InvalidToken, read_token
 from composer.project import Project
 from composer.web.pages import render_page
-from composer.web.readers import PAGE_HEADERS, ReaderSite, csrf_field, read_form
+from composer.web.readers import PAGE_HEADERS, ReaderSite, csrf_field, mask_address, read_form
 
 # RFC 8058 section 3.1: the POST body a mail client sends for one-click unsubscription.
 ONE_CLICK_KEY = "List-Unsubscribe"
@@ -29,14 +29,6 @@ ONE_CLICK_FORM = "one-click"  # the form recorded in consent.csv for an RFC 8058
 def token_digest(token: str) -> str:
     """A short, stable fingerprint of a token, for logs that must not reveal the address."""
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-
-
-def mask_address(email: str) -> str:
-    """`jane.doe@example.org` as `j***@example.org`: enough to recognise, not to harvest."""
-    local, at, domain = email.rpartition("@")
-    if not at:
-        return "***"
-    return f"{local[:1]}***@{domain}"
 
 
 def unsubscribe_reason(list_name: str) -> str:
@@ -143,7 +135,7 @@ class UnsubscribeEndpoints:
     def _decode(self, request: Request) -> tuple[str, str] | Response:
         token = request.path_params["token"]
         try:
-            return read_token(self._secret, token)
+            list_name, email = read_token(self._secret, token)
         except InvalidToken:
             request.state.log_note = "invalid token"
             return self._error(
@@ -152,6 +144,9 @@ class UnsubscribeEndpoints:
                 "The link may have been cut or changed. Use the complete link from the "
                 "newsletter, or reply to the newsletter to be removed by hand.",
             )
+        if list_name == TEST_COPY:
+            return self._site.test_copy(request, email)
+        return list_name, email
 
     def _error(self, status: int, heading: str, message: str) -> Response:
         page = render_page("error.html", heading=heading, message=message, **self._context)
