@@ -74,14 +74,17 @@ def _read_or_create(path: Path) -> bytes:
     return value
 
 
-@functools.lru_cache(maxsize=8)
-def _cipher(secret: bytes) -> AESSIV:
+@functools.lru_cache(maxsize=16)
+def siv_cipher(secret: bytes, label: bytes) -> AESSIV:
+    """AES-SIV with a key of its own for each kind of token (`label`), derived from the secret."""
     if not secret:
         raise ValueError("the token secret must not be empty")
-    key = HKDF(
-        algorithm=hashes.SHA256(), length=64, salt=None, info=b"composer unsubscribe token v2"
-    ).derive(secret)
+    key = HKDF(algorithm=hashes.SHA256(), length=64, salt=None, info=label).derive(secret)
     return AESSIV(key)
+
+
+def _cipher(secret: bytes) -> AESSIV:
+    return siv_cipher(secret, b"composer unsubscribe token v2")
 
 
 def _encode(text: str) -> bytes:

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import time
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from composer.delivery.tokens import siv_cipher
 
 VERSION = 0x01
 MAX_TOKEN_CHARS = 2048
@@ -39,14 +38,8 @@ class ExpiredToken(BadToken):
     """An authentic token that is too old."""
 
 
-@functools.lru_cache(maxsize=8)
 def _cipher(secret: bytes) -> AESSIV:
-    if not secret:
-        raise ValueError("the token secret must not be empty")
-    key = HKDF(
-        algorithm=hashes.SHA256(), length=64, salt=None, info=b"composer signed token v1"
-    ).derive(secret)
-    return AESSIV(key)
+    return siv_cipher(secret, b"composer signed token v1")
 
 
 def _associated(purpose: str) -> list[bytes]:
