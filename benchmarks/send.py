@@ -1,13 +1,27 @@
 """Delivery benchmarks: SMTP against Postfix's smtp-sink, and SendGrid against the local double.
 
-    python benchmarks/send.py [--messages 10000] [--sendgrid 100000] [--skip-smtp] [--skip-sendgrid]
+    python benchmarks/send.py [--messages 10000] [--sizes 17,31] [--repeat 5]
+                              [--sendgrid 100000] [--skip-smtp] [--skip-sendgrid]
+                              [--scale 100000,1000000] [--scale-transports smtp,sendgrid]
+                              [--baseline DIR]
 
-1. SMTP: personalised messages to `smtp-sink` (Debian package `postfix`) on 127.0.0.1, compared
-   with Postfix's own load generator `smtp-source -s 4 -m N -l SIZE` against the same sink in the
-   same run (SIZE = our message's size). Goal: at least 0.8 of smtp-source's rate.
+1. SMTP, for personalised messages of ~17 KB and ~31 KB to `smtp-sink` (Debian package `postfix`)
+   on 127.0.0.1, each round side by side with Postfix's own load generator
+   `smtp-source -s 4 -m N -l SIZE` against the same sink (SIZE = our message's size):
+   - transport: the SMTP transport alone (`run_send` in this process, the plan already built).
+     Goal: at least 0.9 of smtp-source's rate.
+   - whole: `compose send --yes` as a user runs it, a child process (start-up, list reading,
+     rendering, sending, delivery log). Goal: at least 0.8 of smtp-source's rate.
+   Medians of `--repeat` interleaved rounds, with the load average before and after.
+   `--baseline DIR` adds both figures for the `composer` package in DIR (an earlier tree,
+   imported through PYTHONPATH), in the same rounds: before and after, side by side.
 2. SendGrid: recipients through the SendGrid transport against tests/doubles/sendgrid_api.py, in
    a child `compose send` process: requests, wall time, and the child's peak memory for two list
    sizes (it must stay flat as the list grows).
+3. `--scale N[,N...]`: a whole `compose send` of N recipients over SMTP (to smtp-sink) and over
+   SendGrid (to the double): wall time, peak RSS of the child, and the time from the start of the
+   process to the first message out. Goals at 1,000,000: peak < 200 MB on both, SendGrid < 60 s,
+   first message out within 2 s.
 
 Only 127.0.0.1 is ever contacted. Scratch projects go to benchmarks/.data/ (git-ignored).
 """
@@ -15,12 +29,18 @@ Only 127.0.0.1 is ever contacted. Scratch projects go to benchmarks/.data/ (git-
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import os
 import shutil
 import socket
+import sqlite3
+import statistics
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,12 +51,32 @@ sys.path.insert(0, str(REPO / "tests"))
 from doubles.sendgrid_api import SendGridDouble
 from doubles.smtp_servers import free_port
 
+# One more article of the fixture issue: about 1,040 bytes of the personalised message.
+_ARTICLE = """\
+      - title: Another article, number {n}
+        dateline: "2 March 2024, Testville"
+        body: |
+          The body of the article, long enough to be a paragraph. Çà et là, naïve café. Some more
+          words about the region, the programme and its partners, to fill a realistic paragraph.
 
-def make_project(name: str, recipients: int, transport: str) -> Path:
-    """A copy of the delivery fixture project with `recipients` generated subscribers."""
+          A second paragraph with a [link](https://example.org/more/{n}) and a little more to say.
+"""
+_FIXTURE_BYTES = 17_100  # the fixture issue's message, as it is
+_ARTICLE_BYTES = 1_040
+
+
+def make_project(name: str, recipients: int, transport: str, kb: int = 17) -> Path:
+    """A copy of the delivery fixture project with `recipients` generated subscribers, its issue
+    grown by articles until a personalised message is about `kb` KB."""
     target = DATA / name
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(FIXTURE, target)
+    extra = max(0, math.ceil((kb * 1000 - _FIXTURE_BYTES) / _ARTICLE_BYTES))
+    issue = target / "issues" / "x.yaml"
+    issue.write_text(
+        issue.read_text(encoding="utf-8") + "".join(_ARTICLE.format(n=n) for n in range(extra)),
+        encoding="utf-8",
+    )
     config = target / "newsletter.yaml"
     config.write_text(
         config.read_text(encoding="utf-8").replace("kind: outbox", f"kind: {transport}"),
@@ -72,7 +112,7 @@ def message_size(project: Path) -> int:
     return len(plan.template.personalize(envelope.email, envelope.name, envelope.unsubscribe_url))
 
 
-def run_ours(project: Path, port: int, pipelining: bool) -> float:
+def run_ours(project: Path, port: int, pipelining: bool = True) -> float:
     """Send the whole list through the SMTP transport; returns the wall time in seconds."""
     from composer.delivery.plan import plan_send
     from composer.delivery.runner import run_send
@@ -94,60 +134,222 @@ def _with(settings, **changes):  # -> Settings
     return settings.model_copy(update=changes)
 
 
-def bench_smtp(messages: int, repeat: int) -> None:
-    """Our SMTP transport vs smtp-source, both against one smtp-sink; best of `repeat` runs each."""
+_TRANSPORT_CHILD = """
+import os, shutil, sys, time
+from pathlib import Path
+from composer.delivery.plan import plan_send
+from composer.delivery.runner import run_send
+from composer.project import load_project
+project = Path(sys.argv[1])
+shutil.rmtree(project / ".compose", ignore_errors=True)
+plan = plan_send(load_project(project), project / "issues" / "x.yaml", "main")
+started = time.perf_counter()
+summary = run_send(plan)
+assert summary.sent == plan.recipients and not summary.failed, summary
+print(time.perf_counter() - started)
+"""
+
+
+def baseline_env(port: int, baseline: Path) -> dict[str, str]:
+    """The environment of a child that imports composer from `baseline` (an earlier tree; the
+    child runs in it too, as `-m` and `-c` put the working folder first on sys.path)."""
+    return {
+        **os.environ,
+        "PYTHONPATH": str(baseline),
+        "COMPOSE_SMTP_HOST": "127.0.0.1",
+        "COMPOSE_SMTP_PORT": str(port),
+    }
+
+
+def run_transport_child(project: Path, port: int, baseline: Path) -> float:
+    """`run_send` alone, like run_ours, in a child importing composer from `baseline`."""
+    out = subprocess.run(
+        [sys.executable, "-c", _TRANSPORT_CHILD, str(project)], cwd=baseline,
+        env=baseline_env(port, baseline), check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return float(out.stdout.split()[-1])
+
+
+def run_whole_baseline(project: Path, port: int, baseline: Path) -> float:
+    """`compose send` as run_whole does, importing composer from `baseline`."""
+    shutil.rmtree(project / ".compose", ignore_errors=True)
+    started = time.perf_counter()
+    subprocess.run(
+        send_command(project), env=baseline_env(port, baseline), check=True, cwd=baseline,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def send_command(project: Path) -> list[str]:
+    """`compose send` of the benchmark issue to the whole list, as a user types it."""
+    return [sys.executable, "-m", "composer", "--project", str(project), "send",
+            str(project / "issues" / "x.yaml"), "--list", "main", "--yes"]  # fmt: skip
+
+
+def run_whole(project: Path, port: int) -> float:
+    """`compose send` in a child process, start-up to exit; returns the wall time in seconds."""
+    shutil.rmtree(project / ".compose", ignore_errors=True)
+    env = {**os.environ, "COMPOSE_SMTP_HOST": "127.0.0.1", "COMPOSE_SMTP_PORT": str(port)}
+    started = time.perf_counter()
+    subprocess.run(
+        send_command(project),
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started
+
+
+def load() -> str:
+    """The 1-minute load average now (other work on the machine skews every figure)."""
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def bench_smtp(
+    messages: int, sizes: list[int], repeat: int, no_pipelining: bool, baseline: Path | None
+) -> None:
+    """Transport alone and whole `compose send` vs smtp-source, against one smtp-sink; medians."""
     if shutil.which("smtp-sink") is None or shutil.which("smtp-source") is None:
         print("smtp: skipped (smtp-sink/smtp-source not installed; apt-get install postfix)")
         return
-    project = make_project("smtp", messages, "smtp")
-    size = message_size(project)
     port = free_port()
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
     sink = subprocess.Popen(["smtp-sink", *user, f"127.0.0.1:{port}", "256"])
-    source = ["smtp-source", "-s", "4", "-m", str(messages), "-l", str(size), f"127.0.0.1:{port}"]
-    times: dict[str, list[float]] = {"smtp-source": [], "PIPELINING": [], "no pipelining": []}
     try:
         wait_for_port(port)
-        for _ in range(repeat):  # interleaved, so a busy moment hits every contender alike
-            started = time.perf_counter()
-            subprocess.run(source, check=True)
-            times["smtp-source"].append(time.perf_counter() - started)
-            times["PIPELINING"].append(run_ours(project, port, pipelining=True))
-            times["no pipelining"].append(run_ours(project, port, pipelining=False))
+        for kb in sizes:
+            project = make_project(f"smtp-{kb}", messages, "smtp", kb)
+            size = message_size(project)
+            source = ["smtp-source", "-s", "4", "-m", str(messages), "-l", str(size),
+                      f"127.0.0.1:{port}"]  # fmt: skip
+            contenders: dict[str, Callable[[], float]] = {
+                "transport": lambda p=project: run_ours(p, port),
+                "whole send": lambda p=project: run_whole(p, port),
+            }
+            if no_pipelining:
+                contenders["no pipelining"] = lambda p=project: run_ours(p, port, False)
+            if baseline is not None:
+                contenders["transport, base"] = lambda p=project: run_transport_child(
+                    p, port, baseline
+                )
+                contenders["whole, base"] = lambda p=project: run_whole_baseline(p, port, baseline)
+            times: dict[str, list[float]] = {"smtp-source": [], **{k: [] for k in contenders}}
+            before = load()
+            for _ in range(repeat):  # interleaved, so a busy moment hits every contender alike
+                started = time.perf_counter()
+                subprocess.run(source, check=True)
+                times["smtp-source"].append(time.perf_counter() - started)
+                for label, run in contenders.items():
+                    times[label].append(run())
+            mid = {label: statistics.median(values) for label, values in times.items()}
+            print(
+                f"smtp: {messages:,} messages of {size:,} bytes, 4 connections each, median of "
+                f"{repeat} (load {before} -> {load()})"
+            )
+            base = mid["smtp-source"]
+            print(f"  smtp-source -s 4          {base:6.2f} s  {messages / base:8,.0f} msg/s")
+            for label in contenders:
+                elapsed = mid[label]
+                print(
+                    f"  composer, {label:<15} {elapsed:6.2f} s  {messages / elapsed:8,.0f} msg/s  "
+                    f"{base / elapsed:.2f} of smtp-source  "
+                    f"(runs: {', '.join(f'{t:.2f}' for t in times[label])})"
+                )
     finally:
         sink.terminate()
         sink.wait()
-    best = {label: min(values) for label, values in times.items()}
-    print(f"smtp: {messages} messages of {size:,} bytes, 4 connections each, best of {repeat}")
-    print(f"  smtp-source              {best['smtp-source']:6.2f} s  "
-          f"{messages / best['smtp-source']:8,.0f} msg/s")  # fmt: skip
-    for label in ("PIPELINING", "no pipelining"):
-        elapsed = best[label]
-        print(
-            f"  composer, {label:<13} {elapsed:6.2f} s  {messages / elapsed:8,.0f} msg/s  "
-            f"({best['smtp-source'] / elapsed:.2f} of smtp-source)"
-        )
 
 
-def sendgrid_child(project: Path, double: SendGridDouble) -> tuple[float, int]:
-    """Run `compose send` in a child process; (wall seconds, peak RSS in KiB)."""
-    env = {
-        **os.environ,
-        "SENDGRID_API_KEY": double.api_key,
-        "COMPOSE_SENDGRID_HOST": double.url,
-    }
+def run_child(
+    project: Path, env: dict[str, str], first_out: Callable[[], bool] | None = None
+) -> tuple[float, int, float | None]:
+    """Run `compose send` in a child process: (wall seconds, peak RSS in KiB, seconds from the
+    start to the first message out, when `first_out` can tell)."""
     started = time.perf_counter()
     child = subprocess.Popen(
-        [sys.executable, "-m", "composer", "--project", str(project), "send",
-         str(project / "issues" / "x.yaml"), "--list", "main", "--yes"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        send_command(project), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    first: list[float] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while first_out is not None and not done.is_set():
+            if first_out():
+                first.append(time.perf_counter() - started)
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert child.stderr is not None
+    errors = child.stderr.read()  # until the child exits: its pipe never fills
     _, status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise RuntimeError(f"compose send exited {child.returncode}")
-    return elapsed, usage.ru_maxrss
+    done.set()
+    watcher.join()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"compose send exited {code}: {errors.decode()[-2000:]}")
+    return elapsed, usage.ru_maxrss, first[0] if first else None
+
+
+def sendgrid_child(project: Path, double: SendGridDouble) -> tuple[float, int, float | None]:
+    """`compose send` to the SendGrid double; (wall seconds, peak RSS KiB, first out seconds)."""
+    env = {**os.environ, "SENDGRID_API_KEY": double.api_key, "COMPOSE_SENDGRID_HOST": double.url}
+    return run_child(project, env, lambda: double.delivered > 0)
+
+
+def first_sent_in_log(project: Path) -> Callable[[], bool]:
+    """Whether the project's delivery log holds a sent message yet (read-only, never blocks)."""
+    log = project / ".compose" / "delivery.sqlite"
+
+    def check() -> bool:
+        if not log.exists():
+            return False
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{log}?mode=ro", uri=True)) as db:
+                return (
+                    db.execute("SELECT 1 FROM deliveries WHERE state='sent' LIMIT 1").fetchone()
+                    is not None
+                )
+        except sqlite3.Error:
+            return False
+
+    return check
+
+
+def bench_scale(counts: list[int], transports: list[str]) -> None:
+    """Whole sends of large lists: wall time, peak memory, time to the first message out."""
+    for transport in transports:
+        for count in counts:
+            project = make_project(f"scale-{transport}-{count}", count, transport)
+            if transport == "sendgrid":
+                with SendGridDouble(api_key="SG.bench-key", keep_payloads=False) as double:
+                    elapsed, peak, first = sendgrid_child(project, double)
+                    assert double.delivered == count, (double.delivered, count)
+            else:
+                if shutil.which("smtp-sink") is None:
+                    print("scale smtp: skipped (smtp-sink not installed)")
+                    continue
+                port = free_port()
+                user = ["-u", "nobody"] if os.geteuid() == 0 else []
+                sink = subprocess.Popen(["smtp-sink", *user, f"127.0.0.1:{port}", "256"])
+                try:
+                    wait_for_port(port)
+                    env = {**os.environ, "COMPOSE_SMTP_HOST": "127.0.0.1",
+                           "COMPOSE_SMTP_PORT": str(port)}  # fmt: skip
+                    elapsed, peak, first = run_child(project, env, first_sent_in_log(project))
+                finally:
+                    sink.terminate()
+                    sink.wait()
+            out = f"{first:.2f} s" if first is not None else "n/a"
+            print(
+                f"scale {transport}: {count:>9,} recipients, {elapsed:7.2f} s wall, "
+                f"{count / elapsed:8,.0f}/s, peak RSS {peak / 1024:6.1f} MiB, "
+                f"first message out after {out} (load {load()})"
+            )
 
 
 def bench_sendgrid(recipients: int) -> None:
@@ -158,7 +360,7 @@ def bench_sendgrid(recipients: int) -> None:
     for count in (recipients // 10, recipients):
         project = make_project(f"sendgrid-{count}", count, "sendgrid")
         with SendGridDouble(api_key="SG.bench-key", keep_payloads=False) as double:
-            elapsed, peak = sendgrid_child(project, double)
+            elapsed, peak, _ = sendgrid_child(project, double)
             delivered = double.delivered
             requests = len(double.requests)
         assert delivered == count, (delivered, count)
@@ -175,11 +377,25 @@ def main() -> None:
     parser.add_argument("--sendgrid", type=int, default=100_000, help="largest SendGrid list")
     parser.add_argument("--skip-smtp", action="store_true")
     parser.add_argument("--skip-sendgrid", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3, help="SMTP runs per contender (best kept)")
+    parser.add_argument("--sizes", default="17,31", help="SMTP message sizes in KB")
+    parser.add_argument("--repeat", type=int, default=5, help="SMTP rounds (medians reported)")
+    parser.add_argument("--no-pipelining", action="store_true", help="also without PIPELINING")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also time a tree holding an earlier `composer` package (PYTHONPATH), interleaved",
+    )
+    parser.add_argument("--scale", default="", help="list sizes for whole sends, e.g. 1000000")
+    parser.add_argument("--scale-transports", default="smtp,sendgrid")
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
+    if args.scale:
+        counts = [int(n) for n in args.scale.split(",")]
+        bench_scale(counts, args.scale_transports.split(","))
+        return
     if not args.skip_smtp:
-        bench_smtp(args.messages, args.repeat)
+        sizes = [int(kb) for kb in args.sizes.split(",")]
+        bench_smtp(args.messages, sizes, args.repeat, args.no_pipelining, args.baseline)
     if not args.skip_sendgrid:
         bench_sendgrid(args.sendgrid)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,88 @@ def test_acquire_waits_and_stops() -> None:
     stop = threading.Event()
     threading.Timer(0.05, stop.set).start()
     assert limiter.acquire(1, stop) is False  # would wait 100 s; the stop ends it
+
+
+def test_records_from_many_workers_are_committed_together_before_each_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "delivery.sqlite"
+    workers, each = 8, 200
+    emails = [[f"w{w}-{n}@x.org" for n in range(each + 1)] for w in range(workers)]
+    with DeliveryLog(path) as log:
+        for mine in emails:
+            log.enqueue("x", "main", mine, "smtp")
+            log.mark_sending("x", "main", mine[:1])
+        commits: list[int] = []
+        real_commit = log._commit
+
+        def counting_commit(*steps):
+            commits.append(len(steps[0][1]))  # outcomes in this commit
+            real_commit(*steps)
+
+        monkeypatch.setattr(log, "_commit", counting_commit)
+        errors: list[str] = []
+
+        def worker(mine: list[str]) -> None:
+            reader = sqlite3.connect(path)
+            for n in range(each):
+                log.record("x", "main", [Outcome(mine[n], SENT)], then_sending=[mine[n + 1]])
+                # Committed when record() returns: another connection sees both rows, and this
+                # worker has exactly one message marked sending (the window of one connection).
+                got = dict(
+                    reader.execute(
+                        "SELECT email, state FROM deliveries WHERE email IN (?, ?)",
+                        (mine[n], mine[n + 1]),
+                    ).fetchall()
+                )
+                if got != {mine[n]: SENT, mine[n + 1]: "sending"}:
+                    errors.append(f"{mine[n]}: {got}")
+            reader.close()
+
+        threads = [threading.Thread(target=worker, args=(mine,)) for mine in emails]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors[:3]
+        assert log.counts("x", "main")["sent"] == workers * each
+        assert log.counts("x", "main")["sending"] == workers
+        assert len(commits) <= workers * each  # never more than one commit a call
+        assert sum(commits) == workers * each  # each call in exactly one commit
+
+
+def test_a_group_is_one_transaction_and_its_failure_reaches_every_caller_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with DeliveryLog(tmp_path / "delivery.sqlite") as log:
+        log.enqueue("x", "main", ["a@x.org", "b@x.org"], "smtp")
+        commits: list[int] = []
+
+        def failing_commit(*steps):
+            commits.append(sum(len(rows) for _, rows in steps))
+            raise sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(log, "_commit", failing_commit)
+        raised: list[BaseException] = []
+
+        def call(email: str) -> None:
+            try:
+                log.record("x", "main", [Outcome(email, SENT)])
+            except BaseException as exc:
+                raised.append(exc)
+
+        threads = [threading.Thread(target=call, args=(e,)) for e in ("a@x.org", "b@x.org")]
+        with log._lock:  # a commit in progress: both calls queue behind it
+            for thread in threads:
+                thread.start()
+            while len(log._waiting) < 2:
+                time.sleep(0.001)
+        for thread in threads:
+            thread.join()
+        assert commits == [2]  # one transaction for both
+        assert len(raised) == 2
+        monkeypatch.undo()
+        assert log.states("x", "main", ["a@x.org", "b@x.org"]) == {
+            "a@x.org": PENDING,
+            "b@x.org": PENDING,
+        }

@@ -210,3 +210,32 @@ def test_sample_message_is_a_complete_message(project, built) -> None:
     assert message["To"] == "Sample Reader <reader@example.org>"
     assert message["List-Id"] == "Test Bulletin <sample.example.org>"
     assert message["List-Unsubscribe"].startswith("<https://news.example.org/unsubscribe/")
+
+
+def _stuffed(data: bytes) -> bytes:
+    """Dot-stuffing done the plain way, over the whole message (RFC 5321 4.5.2)."""
+    body = data.replace(b"\n.", b"\n..")
+    return (b"." + body if body.startswith(b".") else body) + b".\r\n"
+
+
+@pytest.mark.parametrize("long_line", [False, True], ids=["8bit", "quoted-printable"])
+@pytest.mark.parametrize("seven_bit", [False, True], ids=["8bitmime", "7bit"])
+def test_smtp_data_is_the_message_dot_stuffed_and_ended(
+    project, long_line: bool, seven_bit: bool
+) -> None:
+    # Dots at line starts everywhere: first byte, after values, after soft line breaks in a value.
+    pad = "données " * 150 if long_line else "données"
+    built = _hand_made(
+        f".<p>{pad}</p><a href='{UNSUBSCRIBE_PLACEHOLDER}'>x</a>\n.{UNSUBSCRIBE_PLACEHOLDER}\n..\n",
+        f".{UNSUBSCRIBE_PLACEHOLDER}\n.after\n{pad}\n{UNSUBSCRIBE_PLACEHOLDER}.x\n.",
+    )
+    template = MessageTemplate(built, project.newsletter, "main", seven_bit=seven_bit)
+    for n in range(0, 120, 7):
+        url = "https://news.example.org/unsubscribe/" + "a" * (30 + n) + "." + "b" * n
+        for name in ("Ana", ".Dot", "Ä." * 40):
+            plain = template.personalize("x@example.org", name, url, message_id="<m@x>")
+            data = template.personalize(
+                "x@example.org", name, url, message_id="<m@x>", smtp_data=True
+            )
+            date = re.compile(rb"^Date: .*\r\n", re.MULTILINE)  # the second may tick between
+            assert date.sub(b"", data) == date.sub(b"", _stuffed(plain))

@@ -348,3 +348,87 @@ def test_traceback_never_changes_the_exit_code(tmp_path: Path) -> None:
         child.send_signal(signal.SIGTERM)
         out, err = child.communicate(timeout=60)
     assert child.returncode == 143, (out, err)
+
+
+@dataclass
+class Pipelining(Slow):
+    """Offers PIPELINING (aiosmtpd reads pipelined commands in order, but does not say so)."""
+
+    refused: frozenset[str] = frozenset()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        responses = await super().handle_EHLO(server, session, envelope, hostname, responses)
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refused:
+            return "550 5.1.1 User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def _whole_messages_only(server) -> None:
+    # A DATA abandoned by closing the line is never delivered, empty or with a command as text.
+    for message in server.handler.messages:
+        assert len(message.rcpt_tos) == 1 and b"QUIT" not in message.data
+        assert message.data.rstrip().endswith(b"--"), message.data[-200:]
+        # Made ahead while the previous reply came: still the message of this recipient.
+        head = message.data.split(b"\r\n\r\n", 1)[0]
+        assert f"<{message.rcpt_tos[0]}>".encode() in head
+
+
+def test_the_next_recipients_commands_go_behind_each_message_and_everyone_gets_it_once(
+    tmp_path: Path,
+) -> None:
+    total = 60
+    project = make_project(tmp_path, total, transport="smtp")
+    handler = Pipelining(delay=0.0, refused=frozenset({"reader0013@example.org"}))
+    with smtp_server(handler) as server:
+        result = send(project, **smtp_env(server))
+        assert result.code == 0, result.stderr
+        assert server.handler.connections <= 4  # a refusal amid primed commands keeps the line
+        again = send(project, **smtp_env(server))
+        assert again.code == 0, again.stderr
+    expected = Counter(r for r in readers(total) if r != "reader0013@example.org")
+    assert server.handler.counts() == expected
+    assert log_states(project) == Counter({"sent": total - 1, "refused": 1})
+    _whole_messages_only(server)
+
+
+def test_ctrl_c_with_pipelined_commands_in_flight_sends_nothing_twice(tmp_path: Path) -> None:
+    total = 300
+    project = make_project(tmp_path, total, transport="smtp")
+    with smtp_server(Pipelining()) as server:
+        child = _start_and_wait(project, server, at_least=40)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == 130, (out, err)
+        states = log_states(project)
+        assert states["sending"] == 0
+        assert states["sent"] == len(server.handler.messages) < total
+        result = send(project, **smtp_env(server))
+        assert result.code == 0, result.stderr
+    assert server.handler.counts() == Counter(readers(total))  # exactly once each
+    _whole_messages_only(server)
+
+
+def test_kill_9_with_pipelined_commands_keeps_the_window_at_one_message_a_connection(
+    tmp_path: Path,
+) -> None:
+    total = 300
+    project = make_project(tmp_path, total, transport="smtp")
+    with smtp_server(Pipelining()) as server:
+        child = _start_and_wait(project, server, at_least=60)
+        child.kill()
+        child.communicate()
+        with sqlite3.connect(project / ".compose" / "delivery.sqlite") as db:
+            in_flight = {
+                e for (e,) in db.execute("SELECT email FROM deliveries WHERE state='sending'")
+            }
+        assert len(in_flight) <= 4
+        result = send(project, **smtp_env(server))
+        assert result.code == 0, result.stderr
+    counts = server.handler.counts()
+    assert set(counts) == set(readers(total))
+    assert {a for a, n in counts.items() if n > 1} <= in_flight
+    assert log_states(project) == Counter({"sent": total})

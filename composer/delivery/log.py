@@ -107,6 +107,16 @@ class IssueSend:
     fingerprint: str | None
 
 
+@dataclass
+class _Pending:
+    """One record() call waiting for a group commit."""
+
+    rows: Sequence[Sequence[object]]
+    marks: Sequence[Sequence[object]]
+    done: bool = False
+    error: BaseException | None = None
+
+
 def _cannot_write(path: Path, exc: sqlite3.Error) -> SendAborted:
     code = getattr(exc, "sqlite_errorcode", None)
     why = "disk full" if code is not None and code & 0xFF == sqlite3.SQLITE_FULL else str(exc)
@@ -114,13 +124,15 @@ def _cannot_write(path: Path, exc: sqlite3.Error) -> SendAborted:
 
 
 class DeliveryLog:
-    """Durable per-recipient outcomes; every write is its own committed transaction."""
+    """Durable per-recipient outcomes; every write is committed before it returns."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         # One connection shared by the send's worker threads, serialised by a lock.
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._lock = threading.Lock()
+        self._queued = threading.Lock()  # guards _waiting, held for an append, never for I/O
+        self._waiting: list[_Pending] = []  # record() calls not yet committed
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL survives a killed process (not a power cut) without an fsync a commit.
@@ -183,18 +195,22 @@ class DeliveryLog:
     def _transaction(self, *steps: tuple[str, Iterable[Sequence[object]]]) -> None:
         """Run `steps` in one transaction; on any failure roll back and raise (never hang)."""
         with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                for sql, rows in steps:
-                    self._db.executemany(sql, rows)
-                self._db.execute("COMMIT")
-            except BaseException as exc:
-                if self._db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise _cannot_write(self.path, exc) from exc
-                raise
+            self._commit(*steps)
+
+    def _commit(self, *steps: tuple[str, Iterable[Sequence[object]]]) -> None:
+        """`_transaction` for a caller that holds the lock."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            for sql, rows in steps:
+                self._db.executemany(sql, rows)
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _cannot_write(self.path, exc) from exc
+            raise
 
     def _write(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         self._transaction((sql, rows))
@@ -269,17 +285,38 @@ class DeliveryLog:
         outcomes: Sequence[Outcome],
         then_sending: Sequence[str] = (),
     ) -> None:
-        """Record what the transport said; and, in the same transaction, mark the next batch."""
+        """Record what the transport said; and, in the same transaction, mark the next batch.
+
+        Group commit: the workers that call this while another's transaction runs are committed
+        together in the next one, and each returns once its own rows are committed. Nothing is
+        held back: a commit a message becomes one for all that arrived meanwhile.
+        """
         now = time.time()
         rows = [
             (o.state, o.error, o.provider_id, o.tries, now, o.state, now, int(o.bounce),
              issue, list_name, o.email)
             for o in outcomes
         ]  # fmt: skip
-        self._transaction(
-            (_RECORD, rows),
-            (_MARK_SENDING, [(now, issue, list_name, email) for email in then_sending]),
-        )
+        marks = [(now, issue, list_name, email) for email in then_sending]
+        mine = _Pending(rows, marks)
+        with self._queued:
+            self._waiting.append(mine)
+        with self._lock:  # the one committing; the others wait here and find theirs done
+            if not mine.done:
+                with self._queued:
+                    group, self._waiting = self._waiting, []
+                try:
+                    self._commit(
+                        (_RECORD, [row for pending in group for row in pending.rows]),
+                        (_MARK_SENDING, [mark for pending in group for mark in pending.marks]),
+                    )
+                except BaseException as exc:
+                    for pending in group:
+                        pending.error = exc
+                for pending in group:
+                    pending.done = True
+        if mine.error is not None:
+            raise mine.error
 
     def bounces(self, issue: str, list_name: str) -> list[tuple[str, str]]:
         """(address, server's reply) of hard bounces not yet added to the suppressions."""

@@ -166,8 +166,11 @@ class _Run:
                     untried = [Outcome(e.key, PENDING, "not sent: stopped", tries=0) for e in batch]
                     self.log.record(plan.issue, plan.list_name, untried)
                     break
+                # The next batch, when one is ready and the channel can get it going meanwhile
+                # (else taken after, as it was: a worker retrying holds no one else's batch).
+                following = self._take(wait=False) if channel.uses_ahead else _EMPTY
                 try:
-                    outcomes = channel.deliver(batch, self.stop)
+                    outcomes = channel.deliver(batch, self.stop, following or ())
                 except FatalTransportError as exc:
                     pending = [Outcome(e.key, PENDING, str(exc)) for e in batch]
                     with self.lock:
@@ -177,9 +180,14 @@ class _Run:
                     break
                 # Record this batch and mark the next in one transaction when the next may go
                 # now; never hold an outcome back while waiting for work or for the rate cap.
-                following = self._take(wait=False)
+                if following is _EMPTY:
+                    following = self._take(wait=False)
                 keys: list[str] = []
-                if following and self.limiter.try_acquire(len(following)):
+                if (
+                    following
+                    and not self.stop.is_set()
+                    and self.limiter.try_acquire(len(following))
+                ):
                     keys = [e.key for e in following]
                 self.log.record(plan.issue, plan.list_name, outcomes, keys)
                 self._count(outcomes)

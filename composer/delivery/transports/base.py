@@ -89,9 +89,20 @@ class Channel(ABC, Generic[PayloadT, ResponseT]):
         self.transport = transport
         self.settings = transport.settings
         self.template = transport.template
+        # The batch the runner will hand over next, when it knows: a channel may get it ready
+        # (SMTP pipelines its commands), never send its content before its turn.
+        self.ahead: Sequence[Envelope] = ()
 
-    def deliver(self, batch: Sequence[Envelope], stop: threading.Event) -> list[Outcome]:
+    @property
+    def uses_ahead(self) -> bool:
+        """Whether this channel does something with `ahead` now (it is worth taking early)."""
+        return False
+
+    def deliver(
+        self, batch: Sequence[Envelope], stop: threading.Event, ahead: Sequence[Envelope] = ()
+    ) -> list[Outcome]:
         """Deliver one batch: the fixed flow, with retries; returns one outcome per envelope."""
+        self.ahead = ahead
         outcomes: dict[str, Outcome] = {}
         parts = [list(batch)]  # halved when the peer says a request is too large
         split = False
