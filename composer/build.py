@@ -15,7 +15,7 @@ from composer.errors import ComposeError, UsageError
 from composer.issue.load import load_issue
 from composer.modes import MODES, Mode
 from composer.project import Project, display_path
-from composer.render import UNSUBSCRIBE_PLACEHOLDER, templates
+from composer.render import PREFERENCES_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, templates
 from composer.render import html as html_render
 from composer.render.checks import Check, RenderedEmail, run_checks
 from composer.render.view import IssueView, build_view
@@ -93,10 +93,21 @@ def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> Buil
                 )
             )
     email_txt = templates.render(
-        folder, TEXT_TEMPLATE, v=view, mode=chosen, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER
+        folder,
+        TEXT_TEMPLATE,
+        v=view,
+        mode=chosen,
+        unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
+        preferences_url=PREFERENCES_PLACEHOLDER,
     )
     web_mjml = templates.render(
-        folder, EMAIL_TEMPLATE, v=view, mode="full", web=True, unsubscribe_url=None
+        folder,
+        EMAIL_TEMPLATE,
+        v=view,
+        mode="full",
+        web=True,
+        unsubscribe_url=None,
+        preferences_url=None,
     )
     web_html = html_render.with_theme(html_render.mjml_to_html(web_mjml, EMAIL_TEMPLATE), css)
     checks = run_checks(RenderedEmail(issue, newsletter, chosen, email_html, email_txt, full_size))
@@ -148,6 +159,7 @@ def _email_mjml_html(folder: Path, view: IssueView, mode: str) -> str:
         mode=mode,
         web=False,
         unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
+        preferences_url=PREFERENCES_PLACEHOLDER,
     )
     return html_render.mjml_to_html(mjml, EMAIL_TEMPLATE)
 

@@ -53,3 +53,27 @@ def test_a_test_copys_links_change_nothing(small_project: Path, monkeypatch) -> 
         assert "t***@example.org" in response.text
     assert list(suppression_rows(project)) == []
     assert not (root / "subscribers" / "consent.csv").exists()
+
+
+def test_every_issue_links_each_reader_to_their_own_preferences(
+    small_project: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("COMPOSE_SECRET", SECRET)
+    root = small_project
+    (root / "subscribers").mkdir()
+    (root / "subscribers" / "main.csv").write_text("email\nreader@example.org\n", "utf-8")
+    result = run_compose("send", "issues/small.yaml", "--list", "main", "--yes", cwd=root)
+    assert result.code == 0, result.stderr
+    raw = (root / "outbox" / "small" / "reader@example.org.eml").read_bytes()
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    text = message.get_body(("plain",)).get_content()
+    html_part = message.get_body(("html",)).get_content()
+    link = next(line for line in text.splitlines() if line.startswith("Preferences: "))
+    url = link.removeprefix("Preferences: ")
+    assert f'href="{url}"' in html_part and "preferences.compose.invalid" not in raw.decode()
+    token = url.rsplit("/", 1)[1]
+    project = load_project(root)
+    with ServerThread(create_app(project, root / "build", secret=SECRET.encode())) as server:
+        page = httpx.get(f"{server.base}/preferences/{token}")
+    assert page.status_code == 200
+    assert "r***@example.org" in page.text and "test copy" not in page.text

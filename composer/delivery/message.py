@@ -14,7 +14,7 @@ from email.header import Header
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Protocol
 
-from composer.render import UNSUBSCRIBE_PLACEHOLDER
+from composer.render import PREFERENCES_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER
 
 if TYPE_CHECKING:
     from composer.issue.model import Newsletter
@@ -271,9 +271,18 @@ class MessageTemplate:
         self.mailto = mailto.removeprefix("mailto:") if mailto else None
         self.list_id = list_id(newsletter, list_name)
         url_room = len(html.escape(newsletter.unsubscribe_base)) + _MAX_TOKEN_CHARS
-        room = {"url_text": url_room, "url_html": url_room}
-        text_slots = {unsubscribe_marker: "url_text"}
-        html_slots = {unsubscribe_marker: "url_html"}
+        prefs_room = (
+            len(html.escape(newsletter.public_base)) + len("preferences/") + _MAX_TOKEN_CHARS
+        )
+        room = {
+            "url_text": url_room,
+            "url_html": url_room,
+            "prefs_text": prefs_room,
+            "prefs_html": prefs_room,
+        }
+        # A theme of the project's own may leave the preferences link out: its slot is then unused.
+        text_slots = {unsubscribe_marker: "url_text", PREFERENCES_PLACEHOLDER: "prefs_text"}
+        html_slots = {unsubscribe_marker: "url_html", PREFERENCES_PLACEHOLDER: "prefs_html"}
         self._built = built
         self._text = _Part(self.text, text_slots, room, seven_bit)
         self._html = _Part(reflow_html(self.html), html_slots, room, seven_bit)
@@ -381,9 +390,15 @@ class MessageTemplate:
         """
         name = clean_name(recipient_name)
         url = check_url(unsubscribe_url)
-        if token is None and self.mailto:
+        if token is None:
             token = url.rsplit("/", 1)[-1]
-        values = {"url_text": url, "url_html": html.escape(url, quote=True)}
+        prefs = check_url(self.newsletter.preferences_link(token))
+        values = {
+            "url_text": url,
+            "url_html": html.escape(url, quote=True),
+            "prefs_text": prefs,
+            "prefs_html": html.escape(prefs, quote=True),
+        }
         out = [
             self._head,
             b"To: " + format_mailbox(name, recipient_email).encode("utf-8") + CRLF,

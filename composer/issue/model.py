@@ -180,6 +180,10 @@ class Newsletter(Strict):
         base = self.public_url or self.archive_url
         return base if base.endswith("/") else base + "/"
 
+    def preferences_link(self, token: str) -> str:
+        """A reader's personal preferences page on `compose serve`, for the token that names them."""
+        return f"{self.public_base}preferences/{token}"
+
     @property
     def unsubscribe_base(self) -> str:
         base = self.unsubscribe_url or self.archive_base + "unsubscribe/"

@@ -3,3 +3,5 @@
 # Stands where each recipient's unsubscribe URL goes; sending substitutes it per recipient.
 # A URL of the reserved .invalid domain: every stage passes it through untouched.
 UNSUBSCRIBE_PLACEHOLDER = "https://unsubscribe.compose.invalid/personal-link"
+# Likewise each recipient's preferences page (`compose serve` /preferences/<the same token>).
+PREFERENCES_PLACEHOLDER = "https://preferences.compose.invalid/personal-link"

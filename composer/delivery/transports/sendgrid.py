@@ -27,10 +27,13 @@ from composer.delivery.transports.base import (
     UnknownOutcome,
 )
 from composer.errors import UsageError
+from composer.render import PREFERENCES_PLACEHOLDER
 
 # Substitution tags: one per context, since SendGrid fills text and HTML alike.
 URL_TEXT_TAG = "-composeUnsubscribeText-"
 URL_HTML_TAG = "-composeUnsubscribeHtml-"
+PREFS_TEXT_TAG = "-composePreferencesText-"
+PREFS_HTML_TAG = "-composePreferencesHtml-"
 MAX_CATEGORIES = 10
 _PERSONALIZATION_FIELD = re.compile(r"^personalizations\.(\d+)\b")
 
@@ -111,7 +114,13 @@ class SendGridChannel(Channel[MailSend, MailSendResponse]):
         to: dict[str, str] = {"email": envelope.email}
         if name:
             to["name"] = name
-        substitutions = {URL_TEXT_TAG: url, URL_HTML_TAG: html.escape(url, quote=True)}
+        prefs = self.template.newsletter.preferences_link(envelope.token)
+        substitutions = {
+            URL_TEXT_TAG: url,
+            URL_HTML_TAG: html.escape(url, quote=True),
+            PREFS_TEXT_TAG: prefs,
+            PREFS_HTML_TAG: html.escape(prefs, quote=True),
+        }
         unsubscribe = self.template.list_unsubscribe(url, envelope.token, fold=False)
         return {
             "to": [to],
@@ -212,8 +221,12 @@ class SendGridTransport(Transport):
     def _base_payload(self) -> MailSend:
         template = self.template
         news = template.newsletter
-        text = template.text.replace(template.unsubscribe_marker, URL_TEXT_TAG)
-        body = template.html.replace(template.unsubscribe_marker, URL_HTML_TAG)
+        text = template.text.replace(template.unsubscribe_marker, URL_TEXT_TAG).replace(
+            PREFERENCES_PLACEHOLDER, PREFS_TEXT_TAG
+        )
+        body = template.html.replace(template.unsubscribe_marker, URL_HTML_TAG).replace(
+            PREFERENCES_PLACEHOLDER, PREFS_HTML_TAG
+        )
         payload: MailSend = {
             "from": {"email": news.from_.email, "name": news.from_.name},
             "subject": template.subject,
