@@ -6,6 +6,10 @@ import asyncio
 import math
 import socket
 import subprocess
+import sys
+import time
+
+import httpx
 
 
 def free_port() -> int:
@@ -13,6 +17,21 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Poll /healthz until it answers 200; exit if the server dies or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"the server exited with {server.returncode} before answering /healthz")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    sys.exit(f"{base}/healthz never answered within {timeout:.0f} s")
 
 
 def stop(server: subprocess.Popen[bytes]) -> None:

@@ -33,8 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-import httpx
-from local_server import free_port, http_request, percentile, stop
+from local_server import free_port, http_request, percentile, stop, wait_healthy
 
 DATA = Path(__file__).resolve().parent / ".data" / "signup"
 SECRET = "benchmark-secret-0123456789abcdef"
@@ -85,21 +84,6 @@ def make_project(run: int) -> Path:
     (root / "newsletter.yaml").write_text(NEWSLETTER_YAML, encoding="utf-8")
     (root / "subscribers" / "newsletter.csv").write_text("email,name\n", encoding="utf-8")
     return root
-
-
-def wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """Poll /healthz until it answers 200; exit if the server dies or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"the server exited with {server.returncode} before answering /healthz")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    sys.exit(f"{base}/healthz never answered within {timeout:.0f} s")
 
 
 async def load(port: int, posts: int, clients: int) -> tuple[list[float], float, dict[int, int]]:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from local_server import free_port, http_request, percentile, stop
+from local_server import free_port, http_request, percentile, stop, wait_healthy
 
 DATA = Path(__file__).resolve().parent / ".data" / "unsubscribe_burst"
 SECRET = "benchmark-secret-0123456789abcdef"
@@ -99,21 +99,6 @@ def make_base(existing: int) -> Path:
         )
     (base / "done").write_text("ok\n")
     return base
-
-
-def wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """Poll /healthz until it answers 200; exit if the server dies or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"the server exited with {server.returncode} before answering /healthz")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    sys.exit(f"{base}/healthz never answered within {timeout:.0f} s")
 
 
 def mint_tokens(python: str, emails: list[str]) -> list[str]:

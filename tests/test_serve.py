@@ -31,11 +31,16 @@ ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 class ServerThread:
     """uvicorn serving an app on a socket bound to a free port, in a background thread."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object | None = None) -> None:
+        """Bind now; serve `app`, or the app given to serve() once the port is known."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
+        if app is not None:
+            self.serve(app)
+
+    def serve(self, app: object) -> None:
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(

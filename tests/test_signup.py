@@ -6,7 +6,6 @@ import csv
 import email
 import hashlib
 import re
-import socket
 import ssl
 import threading
 import time
@@ -15,11 +14,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from email import policy
 from pathlib import Path
-from typing import Self
 
 import httpx
 import pytest
-import uvicorn
 
 from composer.audience.consent import COLUMNS, text_sha256
 from composer.audience.suppressions import add_suppressions, load_suppressed
@@ -29,6 +26,7 @@ from composer.web.app import create_app
 from composer.web.signed import BadToken, ExpiredToken, make_signed, read_signed
 from composer.web.signup import MAX_AGE_SECONDS, PURPOSE
 from tests.conftest import run_compose
+from tests.test_serve import ServerThread
 
 SECRET = b"signup-test-secret"
 CONSENT = "I agree to receive the Signup Test Bulletin and know I can unsubscribe at any time."
@@ -74,42 +72,13 @@ def write_project(root: Path, public_url: str, transport: str = OUTBOX) -> Proje
     return load_project(root)
 
 
-class ReaderServer:
+class ReaderServer(ServerThread):
     """A project whose public_url is a uvicorn server on a free port, in a background thread."""
 
     def __init__(self, root: Path, *, rate: str = "100000/minute", transport: str = OUTBOX) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
+        super().__init__()  # bound first: the project's public_url names the port
         self.project = write_project(root, f"{self.base}/", transport)
-        app = create_app(self.project, root / "build", SECRET, signup_rate=rate)
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("the server never answered")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
+        self.serve(create_app(self.project, root / "build", SECRET, signup_rate=rate))
 
 
 @pytest.fixture
