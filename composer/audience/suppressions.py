@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from composer.audience.groupcommit import GroupRegistry
 from composer.audience.records import address_key, open_table
 from composer.audience.suppression_index import SuppressionIndex, index_for
 from composer.errors import InvalidInput, Problem
@@ -94,71 +93,27 @@ def add_suppressions(project: Project, entries: Iterable[tuple[str, str, str]]) 
     wanted = [(e.strip(), r.strip(), d.strip()) for e, r, d in entries if e and e.strip()]
     if not wanted:
         return 0
-    request = _Request(wanted)
-    queue = _queue_for(project)
-    with queue.mutex:
-        queue.pending.append(request)
-    with queue.writer:
-        if not request.done:
-            with queue.mutex:
-                batch, queue.pending = queue.pending, []
-            _write_batch(project, batch)
-    if request.error is not None:
-        raise request.error
-    return request.added
+    path = suppressions_path(project)
+    return sum(_GROUPS.submit(path, wanted, lambda batch: _append(project, batch)))
 
 
-@dataclass
-class _Request:
-    """One caller's entries, and what became of them."""
-
-    entries: list[tuple[str, str, str]]
-    added: int = 0
-    done: bool = False
-    error: BaseException | None = None
+Entry = tuple[str, str, str]
+_GROUPS: GroupRegistry[Entry, int] = GroupRegistry()
 
 
-@dataclass
-class _Queue:
-    """The calls waiting to be written to one suppressions file, and the writer's turn."""
+def _append(project: Project, entries: list[Entry]) -> list[int]:
+    """Append one batch in one locked write; for each entry 1 when it was new, else 0."""
+    from filelock import FileLock  # only writers need it; readers start faster
 
-    mutex: threading.Lock = field(default_factory=threading.Lock)
-    writer: threading.Lock = field(default_factory=threading.Lock)
-    pending: list[_Request] = field(default_factory=list)
-
-
-_QUEUES: dict[str, _Queue] = {}
-_QUEUES_MUTEX = threading.Lock()
-
-
-def _queue_for(project: Project) -> _Queue:
-    with _QUEUES_MUTEX:
-        return _QUEUES.setdefault(os.path.abspath(suppressions_path(project)), _Queue())
-
-
-def _write_batch(project: Project, batch: list[_Request]) -> None:
-    """Write every request of `batch` in one locked append; each learns its own count."""
-    try:
-        from filelock import FileLock  # only writers need it; readers start faster
-
-        index = suppression_index(project)
-        lock = FileLock(
-            str(project.state_dir() / LOCK_FILE),
-            timeout=LOCK_TIMEOUT_SECONDS,
-            poll_interval=LOCK_POLL_SECONDS,
-        )
-        owners = [n for n, request in enumerate(batch) for _ in request.entries]
-        rows = [(e, r, d or utc_today()) for request in batch for e, r, d in request.entries]
-        with lock:
-            written = _precisely(project, lambda: index.append(rows))
-        for owner, new in zip(owners, written, strict=True):
-            batch[owner].added += new
-    except BaseException as exc:  # every caller of the batch hears of it, not only this one
-        for request in batch:
-            request.error = exc
-    finally:
-        for request in batch:
-            request.done = True
+    index = suppression_index(project)
+    lock = FileLock(
+        str(project.state_dir() / LOCK_FILE),
+        timeout=LOCK_TIMEOUT_SECONDS,
+        poll_interval=LOCK_POLL_SECONDS,
+    )
+    rows = [(e, r, d or utc_today()) for e, r, d in entries]
+    with lock:
+        return [int(new) for new in _precisely(project, lambda: index.append(rows))]
 
 
 def _precisely(project: Project, read: Callable[[], T]) -> T:
