@@ -114,7 +114,7 @@ def mark_sent(root: Path, slug: str) -> None:
     with DeliveryLog.for_project(load_project(root).state_dir()) as log:
         log.begin_send(slug, "main", SendRecord("Subject", "full", "sha", "outbox"))
         log.enqueue(slug, "main", ["reader@example.org"], "outbox")
-        log.record(slug, "main", [Outcome("reader@example.org", "sent")])
+        log.record(slug, [Outcome("reader@example.org", "sent")])
 
 
 @pytest.fixture(scope="session")

@@ -17,12 +17,11 @@ def test_log_is_wal_and_tracks_each_state(tmp_path: Path) -> None:
     path = tmp_path / "delivery.sqlite"
     with DeliveryLog(path) as log:
         log.enqueue("x", "main", ["a@x.org", "b@x.org", "c@x.org"], "smtp")
-        log.mark_sending("x", "main", ["a@x.org", "b@x.org"])
+        log.mark_sending("x", [("a@x.org", "main"), ("b@x.org", "main")])
         log.record(
             "x",
-            "main",
             [Outcome("a@x.org", SENT, provider_id="250 Q1"), Outcome("b@x.org", FAILED, "550 no")],
-            then_sending=["c@x.org"],
+            then_sending=[("c@x.org", "main")],
         )
         assert log.counts("x", "main") == {
             "pending": 0,
@@ -33,13 +32,13 @@ def test_log_is_wal_and_tracks_each_state(tmp_path: Path) -> None:
             "unknown": 0,
         }
         assert list(log.failures("x", "main")) == [("b@x.org", "550 no", 1)]
-        row = log.row("x", "main", "a@x.org")
+        row = log.row("x", "a@x.org")
         assert row["provider_id"] == "250 Q1" and row["sent_at"] and row["attempts"] == 1
         # A re-enqueue never resets a row; a sent row is never marked sending again.
         log.enqueue("x", "main", ["a@x.org"], "smtp")
-        log.mark_sending("x", "main", ["a@x.org"])
-        assert log.states("x", "main", ["a@x.org", "zz@x.org"]) == {"a@x.org": SENT}
-        log.record("x", "main", [Outcome("c@x.org", PENDING, "interrupted")])
+        log.mark_sending("x", [("a@x.org", "main")])
+        assert log.states("x", ["a@x.org", "zz@x.org"]) == {"a@x.org": SENT}
+        log.record("x", [Outcome("c@x.org", PENDING, "interrupted")])
         assert log.counts("x", "main")["pending"] == 1
         assert log.lists("x") == ["main"]
     with sqlite3.connect(path) as db:
@@ -114,7 +113,7 @@ def test_records_from_many_workers_are_committed_together_before_each_returns(
     with DeliveryLog(path) as log:
         for mine in emails:
             log.enqueue("x", "main", mine, "smtp")
-            log.mark_sending("x", "main", mine[:1])
+            log.mark_sending("x", [(mine[0], "main")])
         commits: list[int] = []
         real_commit = log._commit
 
@@ -128,7 +127,7 @@ def test_records_from_many_workers_are_committed_together_before_each_returns(
         def worker(mine: list[str]) -> None:
             reader = sqlite3.connect(path)
             for n in range(each):
-                log.record("x", "main", [Outcome(mine[n], SENT)], then_sending=[mine[n + 1]])
+                log.record("x", [Outcome(mine[n], SENT)], then_sending=[(mine[n + 1], "main")])
                 # Committed when record() returns: another connection sees both rows, and this
                 # worker has exactly one message marked sending (the window of one connection).
                 got = dict(
@@ -169,7 +168,7 @@ def test_a_group_is_one_transaction_and_its_failure_reaches_every_caller_in_it(
 
         def call(email: str) -> None:
             try:
-                log.record("x", "main", [Outcome(email, SENT)])
+                log.record("x", [Outcome(email, SENT)])
             except BaseException as exc:
                 raised.append(exc)
 
@@ -184,7 +183,7 @@ def test_a_group_is_one_transaction_and_its_failure_reaches_every_caller_in_it(
         assert commits == [2]  # one transaction for both
         assert len(raised) == 2
         monkeypatch.undo()
-        assert log.states("x", "main", ["a@x.org", "b@x.org"]) == {
+        assert log.states("x", ["a@x.org", "b@x.org"]) == {
             "a@x.org": PENDING,
             "b@x.org": PENDING,
         }

@@ -23,7 +23,14 @@ def _interactive() -> bool:
 
 @click.command()
 @click.argument("file", type=ISSUE_FILE)
-@click.option("--list", "list_name", metavar="LIST", help="Subscriber list (subscribers/LIST.csv).")
+@click.option(
+    "--list",
+    "list_names",
+    metavar="LIST",
+    multiple=True,
+    help="Subscriber list (subscribers/LIST.csv); repeatable: an address on several lists gets "
+    "one copy.",
+)
 @click.option("--segment", metavar="SEGMENT", help="Only readers in this segment (segments.yaml).")
 @click.option(
     "--transport",
@@ -53,7 +60,7 @@ def _interactive() -> bool:
 def send(
     app: App,
     file: Path,
-    list_name: str | None,
+    list_names: tuple[str, ...],
     segment: str | None,
     transport: str | None,
     mode: Mode,
@@ -70,7 +77,7 @@ def send(
     from composer.delivery.runner import run_send, send_tests
 
     plan = plan_send(
-        app.project(near=file), file, list_name, segment, transport=transport, mode=mode,
+        app.project(near=file), file, list_names, segment, transport=transport, mode=mode,
         skip_invalid=skip_invalid, test_only=bool(tests), retry_unknown=retry_unknown,
     )  # fmt: skip
     for warning in plan.built.warnings:
@@ -123,13 +130,13 @@ def _describe(plan: SendPlan, tests: tuple[str, ...]) -> None:
     built = plan.built
     click.echo(f"issue:      {built.source} ({built.mode} mode)")
     click.echo(f"subject:    {built.subject}")
-    selection = plan.selection  # None for a test send
-    if selection is None:
+    audience = plan.audience  # None for a test send
+    if audience is None:
         click.echo(f"test to:    {', '.join(tests)} (list {plan.list_name}; nothing is recorded)")
     else:
-        click.echo(
-            f"list:       {plan.list_name}" + (f", segment {plan.segment}" if plan.segment else "")
-        )
+        lists = ", ".join(plan.list_names)
+        label = "lists:     " if len(plan.list_names) > 1 else "list:      "
+        click.echo(f"{label} {lists}" + (f", segment {plan.segment}" if plan.segment else ""))
         settled = ""
         if plan.refused_before:
             settled += f", {plan.refused_before} refused for good"
@@ -139,8 +146,8 @@ def _describe(plan: SendPlan, tests: tuple[str, ...]) -> None:
             )
         click.echo(
             f"recipients: {plan.recipients} ({plan.already_sent} already sent{settled}, "
-            f"{plan.pending} to go; {selection.suppressed} suppressed, "
-            f"{selection.unsubscribed} unsubscribed)"
+            f"{plan.pending} to go; {audience.suppressed} suppressed, "
+            f"{audience.unsubscribed} unsubscribed)"
         )
     click.echo(f"transport:  {plan.transport.describe()}")
 
@@ -179,6 +186,8 @@ def status(app: App, file: Path) -> None:
             f"{entry.list_name}: sent {entry.sent}, failed {entry.failed}, pending {pending}, "
             f"suppressed {suppressed}, refused {entry.refused}, unknown {entry.unknown}"
         )
+        if entry.elsewhere:
+            click.echo(f"  {entry.elsewhere} more of its readers were reached through another list")
         if entry.sending:
             click.echo(f"  {entry.sending} in flight when a run stopped; the next run resends them")
         for label, rows in (

@@ -1,4 +1,8 @@
-"""The delivery log: one SQLite (WAL) row per (issue, list, address), so a send resumes exactly."""
+"""The delivery log: one SQLite (WAL) row per (issue, address), so a send resumes exactly.
+
+An address gets an issue at most once, whatever lists it was sent through: the row names the
+list that reached it last, and a send to another list that holds the address skips it.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 REFUSED = "refused"  # a permanent refusal (5xx for the recipient): final, never retried
 UNKNOWN = "unknown"  # accepted or not? cannot be known; resent only with --retry-unknown
 STATES = (PENDING, SENDING, SENT, FAILED, REFUSED, UNKNOWN)
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _CHUNK = 500  # SQLite limits bound parameters per statement
 
 _DELIVERIES = """
@@ -38,7 +42,7 @@ CREATE TABLE IF NOT EXISTS {name} (
     updated_at  REAL NOT NULL,
     sent_at     REAL,
     bounce      INTEGER NOT NULL DEFAULT 0,  -- 1: a hard bounce not yet in suppressions.csv
-    PRIMARY KEY (issue, list, email)
+    PRIMARY KEY (issue, email)
 ) WITHOUT ROWID;
 """
 _SENDS = """
@@ -61,14 +65,23 @@ _V1_COLUMNS = (
     "issue, list, email, state, attempts, last_error, provider_id, transport, created_at, "
     "updated_at, sent_at"
 )
+_V2_COLUMNS = _V1_COLUMNS + ", bounce"
+# v2 kept a row per (issue, list, address). Merging them, the row that says most wins: a copy
+# delivered beats a refusal, beats an unknown outcome, beats one in flight, failed or pending.
+_STATE_RANK = (
+    "CASE state WHEN 'sent' THEN 0 WHEN 'refused' THEN 1 WHEN 'unknown' THEN 2 "
+    "WHEN 'sending' THEN 3 WHEN 'failed' THEN 4 ELSE 5 END"
+)
+# The rows that lost keep their history here: a migration loses no record.
+_SUPERSEDED = "superseded_deliveries"
 _MARK_SENDING = (
-    "UPDATE deliveries SET state='sending', attempts=attempts+1, updated_at=? "
-    "WHERE issue=? AND list=? AND email=? AND state NOT IN ('sent', 'refused')"
+    "UPDATE deliveries SET state='sending', attempts=attempts+1, updated_at=?, list=? "
+    "WHERE issue=? AND email=? AND state NOT IN ('sent', 'refused')"
 )
 _RECORD = (
     "UPDATE deliveries SET state=?, last_error=?, provider_id=COALESCE(?, provider_id), "
     "attempts=attempts+?-1, updated_at=?, sent_at=CASE WHEN ?='sent' THEN ? ELSE sent_at END, "
-    "bounce=? WHERE issue=? AND list=? AND email=?"
+    "bounce=? WHERE issue=? AND email=?"
 )
 
 
@@ -148,16 +161,11 @@ class DeliveryLog:
             return
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
                 tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master")}
-                if "deliveries" in tables:  # v1: widen the states (a CHECK needs a new table)
-                    self._db.execute(_DELIVERIES.format(name="deliveries_v2"))
-                    self._db.execute(
-                        f"INSERT INTO deliveries_v2 ({_V1_COLUMNS}) "
-                        f"SELECT {_V1_COLUMNS} FROM deliveries"
-                    )
-                    self._db.execute("DROP TABLE deliveries")
-                    self._db.execute("ALTER TABLE deliveries_v2 RENAME TO deliveries")
+                if "deliveries" in tables:
+                    self._merge_lists(widen=version < 2)
                 else:
                     self._db.execute(_DELIVERIES.format(name="deliveries"))
                 if "sends" in tables:
@@ -173,6 +181,34 @@ class DeliveryLog:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+
+    def _merge_lists(self, *, widen: bool) -> None:
+        """v1/v2 -> v3: one row per (issue, address); the others move to superseded_deliveries.
+
+        `widen`: a v1 log has neither the newer states nor the bounce column.
+        """
+        columns = _V1_COLUMNS if widen else _V2_COLUMNS
+        self._db.execute("ALTER TABLE deliveries RENAME TO deliveries_old")
+        self._db.execute(_DELIVERIES.format(name="deliveries"))
+        # INSERT OR IGNORE keeps the first row of each (issue, email) in this order: the best.
+        self._db.execute(
+            f"INSERT OR IGNORE INTO deliveries ({columns}) SELECT {columns} FROM deliveries_old "
+            f"ORDER BY issue, email, {_STATE_RANK}, updated_at DESC"
+        )
+        self._db.execute(
+            f"CREATE TABLE IF NOT EXISTS {_SUPERSEDED} AS SELECT * FROM deliveries WHERE 0"
+        )
+        old_columns = ", ".join("o." + column.strip() for column in columns.split(","))
+        self._db.execute(
+            f"INSERT INTO {_SUPERSEDED} ({columns}) SELECT {old_columns} FROM deliveries_old AS o "
+            "JOIN deliveries AS d ON d.issue = o.issue AND d.email = o.email WHERE d.list <> o.list"
+        )
+        if not widen:  # a hard bounce still to suppress stays to suppress, whichever row won
+            self._db.execute(
+                "UPDATE deliveries SET bounce = 1 WHERE EXISTS (SELECT 1 FROM deliveries_old AS o "
+                "WHERE o.issue = deliveries.issue AND o.email = deliveries.email AND o.bounce = 1)"
+            )
+        self._db.execute("DROP TABLE deliveries_old")
 
     @classmethod
     def for_project(cls, state_dir: Path) -> DeliveryLog:
@@ -248,8 +284,15 @@ class DeliveryLog:
             ).fetchall()
         return [IssueSend(*row) for row in rows]
 
-    def states(self, issue: str, list_name: str, emails: Sequence[str]) -> dict[str, str]:
-        """The logged state of each of `emails` that has a row."""
+    def states(self, issue: str, emails: Sequence[str]) -> dict[str, str]:
+        """The logged state of each of `emails` that has a row, whatever list reached it."""
+        return self._lookup(issue, "state", emails)
+
+    def lists_of(self, issue: str, emails: Sequence[str]) -> dict[str, str]:
+        """The list that (last) reached each of `emails` that has a row."""
+        return self._lookup(issue, "list", emails)
+
+    def _lookup(self, issue: str, column: str, emails: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         with self._lock:
             for start in range(0, len(emails), _CHUNK):
@@ -257,9 +300,9 @@ class DeliveryLog:
                 marks = ",".join("?" * len(chunk))
                 found.update(
                     self._db.execute(
-                        f"SELECT email, state FROM deliveries "
-                        f"WHERE issue=? AND list=? AND email IN ({marks})",
-                        (issue, list_name, *chunk),
+                        f"SELECT email, {column} FROM deliveries "
+                        f"WHERE issue=? AND email IN ({marks})",
+                        (issue, *chunk),
                     ).fetchall()
                 )
         return found
@@ -273,19 +316,19 @@ class DeliveryLog:
             [(issue, list_name, email, transport, now, now) for email in emails],
         )
 
-    def mark_sending(self, issue: str, list_name: str, emails: Iterable[str]) -> None:
-        """Record that these messages are about to be handed to the transport."""
+    def mark_sending(self, issue: str, recipients: Iterable[tuple[str, str]]) -> None:
+        """Record that these (address, list) are about to be handed to the transport."""
         now = time.time()
-        self._write(_MARK_SENDING, [(now, issue, list_name, email) for email in emails])
+        self._write(_MARK_SENDING, _marks(now, issue, recipients))
 
     def record(
         self,
         issue: str,
-        list_name: str,
         outcomes: Sequence[Outcome],
-        then_sending: Sequence[str] = (),
+        then_sending: Iterable[tuple[str, str]] = (),
     ) -> None:
-        """Record what the transport said; and, in the same transaction, mark the next batch.
+        """Record what the transport said; and, in the same transaction, mark the next batch
+        (its (address, list) pairs).
 
         Group commit: the workers that call this while another's transaction runs are committed
         together in the next one, and each returns once its own rows are committed. Nothing is
@@ -294,11 +337,10 @@ class DeliveryLog:
         now = time.time()
         rows = [
             (o.state, o.error, o.provider_id, o.tries, now, o.state, now, int(o.bounce),
-             issue, list_name, o.email)
+             issue, o.email)
             for o in outcomes
         ]  # fmt: skip
-        marks = [(now, issue, list_name, email) for email in then_sending]
-        mine = _Pending(rows, marks)
+        mine = _Pending(rows, _marks(now, issue, then_sending))
         with self._queued:
             self._waiting.append(mine)
         with self._lock:  # the one committing; the others wait here and find theirs done
@@ -318,21 +360,21 @@ class DeliveryLog:
         if mine.error is not None:
             raise mine.error
 
-    def bounces(self, issue: str, list_name: str) -> list[tuple[str, str]]:
+    def bounces(self, issue: str) -> list[tuple[str, str]]:
         """(address, server's reply) of hard bounces not yet added to the suppressions."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT email, COALESCE(last_error, '') FROM deliveries "
-                "WHERE issue=? AND list=? AND bounce=1 ORDER BY email",
-                (issue, list_name),
+                "WHERE issue=? AND bounce=1 ORDER BY email",
+                (issue,),
             ).fetchall()
         return [(email, reason) for email, reason in rows]
 
-    def bounces_suppressed(self, issue: str, list_name: str, emails: Sequence[str]) -> None:
+    def bounces_suppressed(self, issue: str, emails: Sequence[str]) -> None:
         """These hard bounces are in the suppressions now."""
         self._write(
-            "UPDATE deliveries SET bounce=0 WHERE issue=? AND list=? AND email=?",
-            [(issue, list_name, email) for email in emails],
+            "UPDATE deliveries SET bounce=0 WHERE issue=? AND email=?",
+            [(issue, email) for email in emails],
         )
 
     def segment(self, issue: str, list_name: str) -> str | None:
@@ -347,12 +389,14 @@ class DeliveryLog:
         """The lists this issue has been sent (or started) to."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT DISTINCT list FROM deliveries WHERE issue=? ORDER BY list", (issue,)
+                "SELECT list FROM sends WHERE issue=? UNION "
+                "SELECT DISTINCT list FROM deliveries WHERE issue=? ORDER BY list",
+                (issue, issue),
             ).fetchall()
         return [row[0] for row in rows]
 
     def counts(self, issue: str, list_name: str) -> dict[str, int]:
-        """How many rows of this (issue, list) are in each state."""
+        """How many readers this list reached (last) for this issue, in each state."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT state, COUNT(*) FROM deliveries WHERE issue=? AND list=? GROUP BY state",
@@ -374,13 +418,18 @@ class DeliveryLog:
             ).fetchall()
         yield from rows
 
-    def row(self, issue: str, list_name: str, email: str) -> dict[str, object] | None:
+    def row(self, issue: str, email: str) -> dict[str, object] | None:
         """Everything logged about one recipient (for tests and `status`)."""
         with self._lock:
             cursor = self._db.execute(
-                "SELECT * FROM deliveries WHERE issue=? AND list=? AND email=?",
-                (issue, list_name, email),
+                "SELECT * FROM deliveries WHERE issue=? AND email=?", (issue, email)
             )
             found = cursor.fetchone()
             names = [column[0] for column in cursor.description]
         return dict(zip(names, found, strict=True)) if found else None
+
+
+def _marks(
+    now: float, issue: str, recipients: Iterable[tuple[str, str]]
+) -> list[tuple[object, ...]]:
+    return [(now, list_name, issue, email) for email, list_name in recipients]

@@ -270,6 +270,7 @@ class MessageTemplate:
         mailto = newsletter.unsubscribe_mailto
         self.mailto = mailto.removeprefix("mailto:") if mailto else None
         self.list_id = list_id(newsletter, list_name)
+        self._list_ids: dict[str, bytes] = {}
         url_room = len(html.escape(newsletter.unsubscribe_base)) + _MAX_TOKEN_CHARS
         prefs_room = (
             len(html.escape(newsletter.public_base)) + len("preferences/") + _MAX_TOKEN_CHARS
@@ -322,8 +323,16 @@ class MessageTemplate:
         if news.reply_to is not None:
             reply_to = format_mailbox(news.reply_to.name, news.reply_to.email)
             head.append(b"Reply-To: " + reply_to.encode("utf-8") + CRLF)
-        head.append(b"List-Id: " + self.list_id.encode("ascii") + CRLF)
         return b"".join(head)
+
+    def _list_id_header(self, list_name: str | None) -> bytes:
+        """The List-Id line of the list that reaches a reader (a send may span several lists)."""
+        name = list_name or self.list_name
+        header = self._list_ids.get(name)
+        if header is None:
+            value = self.list_id if name == self.list_name else list_id(self.newsletter, name)
+            header = self._list_ids[name] = b"List-Id: " + value.encode("ascii") + CRLF
+        return header
 
     def _part_heads(self) -> tuple[bytes, bytes, bytes]:
         boundary = self._boundary.encode("ascii")
@@ -382,11 +391,13 @@ class MessageTemplate:
         token: str | None = None,
         message_id: str | None = None,
         smtp_data: bool = False,
+        list_name: str | None = None,
     ) -> bytes:
         """The complete RFC 5322 message for one recipient, CRLF line endings throughout.
 
         `smtp_data`: as SMTP DATA wants it, dot-stuffed and ended by the final ".": the
         static chunks were stuffed once, so a message costs no pass over its bytes.
+        `list_name`: the list that reaches this reader (its List-Id), else the template's.
         """
         name = clean_name(recipient_name)
         url = check_url(unsubscribe_url)
@@ -401,6 +412,7 @@ class MessageTemplate:
         }
         out = [
             self._head,
+            self._list_id_header(list_name),
             b"To: " + format_mailbox(name, recipient_email).encode("utf-8") + CRLF,
             self._date_header(),
             b"Message-ID: " + (message_id or self.new_message_id()).encode("ascii") + CRLF,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from composer.audience import Recipient, Selection, address_key, select
+from composer.audience import Selection, address_key, select
 from composer.build import BuiltIssue, Mode, build_issue
+from composer.delivery.audience import Audience, Reader
 from composer.delivery.log import FAILED, LOG_FILE, REFUSED, SENT, UNKNOWN, DeliveryLog
 from composer.delivery.message import MessageTemplate, check_address
 from composer.delivery.settings import Settings, resolve_settings
@@ -20,7 +21,6 @@ from composer.issue.load import load_issue
 from composer.issue.model import Issue
 from composer.project import STATE_DIR, Project, display_path
 
-CHUNK = 1000  # recipients looked up in the log at a time
 TEST_LIST = "test"
 TEST_OUTBOX = "test"
 
@@ -31,9 +31,9 @@ class SendPlan:
 
     project: Project
     built: BuiltIssue
-    list_name: str
+    list_names: list[str]  # in the order given: an address on two lists is reached by the first
     segment: str | None
-    selection: Selection | None
+    audience: Audience | None  # None for test copies
     settings: Settings
     template: MessageTemplate
     transport: Transport
@@ -67,9 +67,14 @@ class SendPlan:
         return frozenset(done)
 
     @property
+    def list_name(self) -> str:
+        """The first list: the one test copies and the message's defaults are made for."""
+        return self.list_names[0]
+
+    @property
     def recipients(self) -> int:
-        """How many readers the list (and segment) reaches."""
-        return self.selection.count if self.selection is not None else 0
+        """How many distinct readers the lists (and segment) reach."""
+        return self.audience.count if self.audience is not None else 0
 
     @property
     def pending(self) -> int:
@@ -85,10 +90,17 @@ class SendPlan:
             digest.update(part.encode("utf-8") + b"\0")
         return digest.hexdigest()[:16]
 
-    def envelope(self, email: str, key: str, name: str) -> Envelope:
-        """The envelope of one recipient, with their personal unsubscribe link."""
-        token = make_token(self.secret, self.list_name, key)
-        return Envelope(key, email, name, self.project.newsletter.unsubscribe_link(token), token)
+    def envelope(self, email: str, key: str, name: str, list_name: str | None = None) -> Envelope:
+        """The envelope of one recipient, with their personal unsubscribe link for their list."""
+        list_name = list_name or self.list_name
+        token = make_token(self.secret, list_name, key)
+        link = self.project.newsletter.unsubscribe_link(token)
+        return Envelope(key, email, name, link, token, list_name)
+
+    def reader_envelope(self, reader: Reader) -> Envelope:
+        """The envelope of one reader of the audience."""
+        r = reader.recipient
+        return self.envelope(r.email, r.key, r.name, reader.list_name)
 
     def log_path(self) -> Path:
         """Where the delivery log lives."""
@@ -98,7 +110,7 @@ class SendPlan:
 def plan_send(
     project: Project,
     issue_path: Path,
-    list_name: str | None,
+    list_names: Sequence[str] | str | None,
     segment: str | None = None,
     *,
     transport: str | None = None,
@@ -108,14 +120,17 @@ def plan_send(
     retry_unknown: bool = False,
 ) -> SendPlan:
     """Gather, then send: render the issue, check the list and settings; nothing is sent yet."""
-    if list_name is None and not test_only:
+    names = [list_names] if isinstance(list_names, str) else list(list_names or ())
+    if not names and not test_only:
         raise UsageError("send needs --list LIST (or --test ADDR for a test copy)")
     built = build_issue(project, issue_path, mode)
-    selection = None
-    if list_name is not None and not test_only:
-        selection = select(project, list_name, segment, skip_invalid=skip_invalid)
-        list_name = selection.list_name
-    list_name = list_name or TEST_LIST
+    audience = None
+    if names and not test_only:
+        selections = _select_lists(project, names, segment, skip_invalid)
+        audience = Audience(selections)
+        names = audience.list_names
+    names = names or [TEST_LIST]
+    list_name = names[0]
     settings = resolve_settings(project.root, project.newsletter.transport, transport)
     if test_only:  # test copies go to a folder of their own: outbox/test/<slug>/
         settings = settings.model_copy(
@@ -124,18 +139,30 @@ def plan_send(
     template = MessageTemplate(built, project.newsletter, list_name)
     sender = make_transport(settings, template, built.slug)
     plan = SendPlan(
-        project, built, list_name, segment, selection, settings, template, sender,
+        project, built, names, segment, audience, settings, template, sender,
         load_secret(project), retry_unknown=retry_unknown,
     )  # fmt: skip
-    if selection is not None and plan.log_path().exists():
+    if audience is not None and plan.log_path().exists():
         with DeliveryLog(plan.log_path()) as log:
             check_issue_identity(log, plan)
-            for keys in _key_chunks(selection):
-                states = list(log.states(plan.issue, list_name, keys).values())
+            for chunk in audience.chunks():
+                states = list(log.states(plan.issue, [r.key for r in chunk]).values())
                 plan.already_sent += states.count(SENT)
                 plan.refused_before += states.count(REFUSED)
                 plan.unknown_before += states.count(UNKNOWN)
     return plan
+
+
+def _select_lists(
+    project: Project, names: Sequence[str], segment: str | None, skip_invalid: bool
+) -> list[Selection]:
+    """Each named list once (a list named twice is one list), checked before anything is sent."""
+    selections: list[Selection] = []
+    for name in names:
+        selection = select(project, name, segment, skip_invalid=skip_invalid)
+        if selection.list_name not in {s.list_name for s in selections}:
+            selections.append(selection)
+    return selections
 
 
 def source_key(project: Project, path: Path) -> str:
@@ -188,24 +215,6 @@ def check_issue_identity(log: DeliveryLog, plan: SendPlan) -> None:
     )
 
 
-def _key_chunks(selection: Selection) -> Iterator[list[str]]:
-    for chunk in recipient_chunks(selection):
-        yield [recipient.key for recipient in chunk]
-
-
-def recipient_chunks(selection: Selection) -> Iterator[list[Recipient]]:
-    """The selected readers, streamed in chunks of CHUNK."""
-    assert selection.recipients is not None
-    chunk: list[Recipient] = []
-    for recipient in selection.recipients:
-        chunk.append(recipient)
-        if len(chunk) >= CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 @dataclass
 class DryRunReport:
     """What a send would do, every message rendered."""
@@ -220,17 +229,17 @@ class DryRunReport:
 def dry_run(plan: SendPlan) -> DryRunReport:
     """Render every message a send would deliver; send nothing, record nothing."""
     report = DryRunReport()
-    if plan.selection is None:
+    if plan.audience is None:
         return report
     log = DeliveryLog(plan.log_path()) if plan.log_path().exists() else None
     try:
-        for chunk in recipient_chunks(plan.selection):
-            states = log.states(plan.issue, plan.list_name, [r.key for r in chunk]) if log else {}
-            for recipient in chunk:
-                if states.get(recipient.key) in plan.done_states:
+        for chunk in plan.audience.chunks():
+            states = log.states(plan.issue, [r.key for r in chunk]) if log else {}
+            for reader in chunk:
+                if states.get(reader.key) in plan.done_states:
                     report.skipped += 1
                     continue
-                envelope = plan.envelope(recipient.email, recipient.key, recipient.name)
+                envelope = plan.reader_envelope(reader)
                 try:
                     data = plan.template.personalize(
                         envelope.email,
@@ -239,7 +248,8 @@ def dry_run(plan: SendPlan) -> DryRunReport:
                         token=envelope.token,
                     )
                 except ValueError as exc:
-                    report.problems.append(f"{plan.selection.path.name}:{recipient.line}: {exc}")
+                    path = plan.project.subscribers_dir / f"{reader.list_name}.csv"
+                    report.problems.append(f"{path.name}:{reader.recipient.line}: {exc}")
                     continue
                 report.rendered += 1
                 report.total_bytes += len(data)
@@ -261,13 +271,13 @@ def test_envelopes(plan: SendPlan, addresses: Sequence[str]) -> list[Envelope]:
         key = address_key(address)
         token = make_token(plan.secret, TEST_COPY, key)  # its link shows, and changes nothing
         link = plan.project.newsletter.unsubscribe_link(token)
-        envelopes.append(Envelope(key, address.strip(), "", link, token))
+        envelopes.append(Envelope(key, address.strip(), "", link, token, plan.list_name))
     return envelopes
 
 
 @dataclass
 class ListStatus:
-    """Where one list stands for one issue."""
+    """Where one list stands for one issue (counting the readers this list reached)."""
 
     list_name: str
     sent: int
@@ -280,6 +290,7 @@ class ListStatus:
     unknown: int = 0
     refusals: list[tuple[str, str, int]] = field(default_factory=list)
     unknowns: list[tuple[str, str, int]] = field(default_factory=list)
+    elsewhere: int = 0  # readers of this list who got (or get) the issue through another list
 
 
 def delivery_status(project: Project, issue_path: Path) -> list[ListStatus]:
@@ -292,8 +303,12 @@ def delivery_status(project: Project, issue_path: Path) -> list[ListStatus]:
     with DeliveryLog(path) as log:
         for list_name in log.lists(issue):
             counts = log.counts(issue, list_name)
-            pending = counts["pending"]
-            suppressed: int | None = None
+            status = ListStatus(
+                list_name, counts[SENT], counts[FAILED], counts["sending"], counts["pending"],
+                None, list(log.failures(issue, list_name, FAILED)), counts[REFUSED],
+                counts[UNKNOWN], list(log.failures(issue, list_name, REFUSED)),
+                list(log.failures(issue, list_name, UNKNOWN)),
+            )  # fmt: skip
             try:
                 selection = select(
                     project, list_name, log.segment(issue, list_name), skip_invalid=True
@@ -301,19 +316,14 @@ def delivery_status(project: Project, issue_path: Path) -> list[ListStatus]:
             except ComposeError:
                 selection = None
             if selection is not None:
-                suppressed = selection.suppressed
+                status.suppressed = selection.suppressed
                 logged = 0
-                for keys in _key_chunks(selection):
-                    logged += len(log.states(issue, list_name, keys))
-                pending += selection.count - logged  # in the list now, never tried yet
-            statuses.append(
-                ListStatus(
-                    list_name, counts["sent"], counts["failed"], counts["sending"], pending,
-                    suppressed, list(log.failures(issue, list_name, FAILED)),
-                    counts[REFUSED], counts[UNKNOWN], list(log.failures(issue, list_name, REFUSED)),
-                    list(log.failures(issue, list_name, UNKNOWN)),
-                )
-            )  # fmt: skip
+                for chunk in Audience([selection]).chunks():
+                    lists = log.lists_of(issue, [r.key for r in chunk])
+                    logged += len(lists)
+                    status.elsewhere += sum(1 for name in lists.values() if name != list_name)
+                status.pending += selection.count - logged  # in the list now, never tried yet
+            statuses.append(status)
     return statuses
 
 

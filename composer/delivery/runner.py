@@ -30,7 +30,7 @@ from composer.delivery.log import (
     Outcome,
     SendRecord,
 )
-from composer.delivery.plan import SendPlan, check_issue_identity, recipient_chunks
+from composer.delivery.plan import SendPlan, check_issue_identity
 from composer.delivery.ratelimit import RateLimiter
 from composer.delivery.transports.base import Envelope, FatalTransportError
 from composer.errors import ComposeError, SendAborted, TerminateSignal, UsageError
@@ -120,19 +120,16 @@ class _Run:
     def produce(self) -> None:
         """Stream the audience into batches of recipients still to deliver."""
         plan = self.plan
-        assert plan.selection is not None
+        assert plan.audience is not None
         done = plan.done_states
-        for chunk in recipient_chunks(plan.selection):
+        for chunk in plan.audience.chunks():
             if self.stop.is_set():
                 return
             keys = [r.key for r in chunk]
-            self.log.enqueue(plan.issue, plan.list_name, keys, self.transport.name)
-            states = self.log.states(plan.issue, plan.list_name, keys)
-            todo = [
-                plan.envelope(r.email, r.key, r.name)
-                for r in chunk
-                if states.get(r.key) not in done
-            ]
+            # A chunk comes from one list: new rows name it; a row of an earlier send stays.
+            self.log.enqueue(plan.issue, chunk[0].list_name, keys, self.transport.name)
+            states = self.log.states(plan.issue, keys)
+            todo = [plan.reader_envelope(r) for r in chunk if states.get(r.key) not in done]
             left = [states.get(r.key) for r in chunk if states.get(r.key) in done]
             with self.lock:
                 self.summary.skipped += left.count(SENT)
@@ -158,13 +155,13 @@ class _Run:
             channel = self.transport.open_channel()
             batch = self._take(wait=True)
             if batch and self._admit(batch):
-                self.log.mark_sending(plan.issue, plan.list_name, [e.key for e in batch])
+                self.log.mark_sending(plan.issue, _marks(batch))
             else:
                 batch = None
             while batch:
                 if self.stop.is_set():  # marked with the last outcome, but stopping: not sent
                     untried = [Outcome(e.key, PENDING, "not sent: stopped", tries=0) for e in batch]
-                    self.log.record(plan.issue, plan.list_name, untried)
+                    self.log.record(plan.issue, untried)
                     break
                 # The next batch, when one is ready and the channel can get it going meanwhile
                 # (else taken after, as it was: a worker retrying holds no one else's batch).
@@ -176,28 +173,26 @@ class _Run:
                     with self.lock:
                         self.summary.stopped = self.summary.stopped or str(exc)
                     self.stop.set()
-                    self.log.record(plan.issue, plan.list_name, pending)
+                    self.log.record(plan.issue, pending)
                     break
                 # Record this batch and mark the next in one transaction when the next may go
                 # now; never hold an outcome back while waiting for work or for the rate cap.
                 if following is _EMPTY:
                     following = self._take(wait=False)
-                keys: list[str] = []
+                marks: list[tuple[str, str]] = []
                 if (
                     following
                     and not self.stop.is_set()
                     and self.limiter.try_acquire(len(following))
                 ):
-                    keys = [e.key for e in following]
-                self.log.record(plan.issue, plan.list_name, outcomes, keys)
+                    marks = _marks(following)
+                self.log.record(plan.issue, outcomes, marks)
                 self._count(outcomes)
                 if following is _EMPTY:
                     following = self._take(wait=True)
-                if following and not keys:
+                if following and not marks:
                     if self._admit(following):
-                        self.log.mark_sending(
-                            plan.issue, plan.list_name, [e.key for e in following]
-                        )
+                        self.log.mark_sending(plan.issue, _marks(following))
                     else:
                         following = None  # stopping: it stays pending
                 batch = following
@@ -275,6 +270,11 @@ class _Run:
                     worker.join(_POLL)
 
 
+def _marks(batch: Sequence[Envelope]) -> list[tuple[str, str]]:
+    """(address, list) of each envelope: what the log marks as in flight."""
+    return [(e.key, e.list_name) for e in batch]
+
+
 @contextlib.contextmanager
 def _signal_handler(handler: Callable[[int, object], None]) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
@@ -311,10 +311,10 @@ def run_send(plan: SendPlan, reporter: Reporter | None = None) -> SendSummary:
             run = _Run(plan, log, reporter)
             _note_changes(plan, log, run.summary)
             _suppress_bounces(plan, log, run.summary)  # left by an earlier run that crashed
-            selection = plan.selection
-            assert selection is not None
-            run.summary.suppressed = selection.suppressed
-            run.summary.unsubscribed = selection.unsubscribed
+            audience = plan.audience
+            assert audience is not None
+            run.summary.suppressed = audience.suppressed
+            run.summary.unsubscribed = audience.unsubscribed
             reporter.start(plan.pending)
             try:
                 with _signal_handler(run.on_signal):
@@ -335,7 +335,7 @@ def run_send(plan: SendPlan, reporter: Reporter | None = None) -> SendSummary:
 
 def _suppress_bounces(plan: SendPlan, log: DeliveryLog, summary: SendSummary) -> None:
     """Add the hard bounces in the log to suppressions.csv (once; a crash retries next run)."""
-    bounces = log.bounces(plan.issue, plan.list_name)
+    bounces = log.bounces(plan.issue)
     if not bounces:
         return
     today = utc_today()
@@ -350,7 +350,7 @@ def _suppress_bounces(plan: SendPlan, log: DeliveryLog, summary: SendSummary) ->
             "the next run of this send tries again"
         )
         return
-    log.bounces_suppressed(plan.issue, plan.list_name, [email for email, _ in bounces])
+    log.bounces_suppressed(plan.issue, [email for email, _ in bounces])
 
 
 def _note_changes(plan: SendPlan, log: DeliveryLog, summary: SendSummary) -> None:
@@ -358,12 +358,14 @@ def _note_changes(plan: SendPlan, log: DeliveryLog, summary: SendSummary) -> Non
         plan.built.subject, plan.built.mode, plan.content_sha, plan.transport.name, plan.segment,
         plan.source, plan.fingerprint,
     )  # fmt: skip
-    earlier = log.begin_send(plan.issue, plan.list_name, record)
-    if earlier is not None and earlier.content_sha != record.content_sha:
-        summary.warnings.append(
-            f"{plan.built.source.name} changed since this send started (was {earlier.mode} "
-            f"mode, subject {earlier.subject!r}); readers sent to earlier got the earlier version"
-        )
+    for list_name in plan.list_names:
+        earlier = log.begin_send(plan.issue, list_name, record)
+        if earlier is not None and earlier.content_sha != record.content_sha:
+            summary.warnings.append(
+                f"{plan.built.source.name} changed since this send started to {list_name} (was "
+                f"{earlier.mode} mode, subject {earlier.subject!r}); readers sent to earlier got "
+                "the earlier version"
+            )
 
 
 def send_tests(plan: SendPlan, envelopes: Sequence[Envelope]) -> SendSummary:

@@ -17,7 +17,7 @@ from composer.delivery.log import LOG_FILE, SENT
 RECHECK_SECONDS = 2.0  # a send writes the log constantly: look again at most this often
 
 # An issue counts once one reader of one list got it: the sends table names the issues, and the
-# deliveries' primary key (issue, list, email) finds a sent row of each without a full scan.
+# deliveries' primary key (issue, email) finds a sent row of each without a full scan.
 _SENT_ISSUES = """
 SELECT DISTINCT s.issue FROM sends AS s
 WHERE EXISTS (SELECT 1 FROM deliveries AS d WHERE d.issue = s.issue AND d.state = ?)

@@ -33,6 +33,7 @@ class Envelope:
     name: str
     unsubscribe_url: str
     token: str
+    list_name: str = ""  # the list that reaches them: their List-Id ("" for the template's)
 
 
 class TemporaryFailure(Exception):

@@ -40,7 +40,9 @@ class OutboxChannel(Channel[list[tuple[Path, bytes]], list[str]]):
             return [
                 (
                     folder / outbox_name(e.key),
-                    self.template.personalize(e.email, e.name, e.unsubscribe_url, token=e.token),
+                    self.template.personalize(
+                        e.email, e.name, e.unsubscribe_url, token=e.token, list_name=e.list_name
+                    ),
                 )
                 for e in batch
             ]

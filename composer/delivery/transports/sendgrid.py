@@ -14,7 +14,7 @@ from typing import NoReturn, Protocol, TypedDict
 from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
 
-from composer.delivery.message import MessageTemplate, clean_name
+from composer.delivery.message import MessageTemplate, clean_name, list_id
 from composer.delivery.settings import SENDGRID_MAX_BATCH, Settings, keep_out_of_logs
 from composer.delivery.transports.base import (
     BatchTooLarge,
@@ -122,11 +122,14 @@ class SendGridChannel(Channel[MailSend, MailSendResponse]):
             PREFS_HTML_TAG: html.escape(prefs, quote=True),
         }
         unsubscribe = self.template.list_unsubscribe(url, envelope.token, fold=False)
-        return {
-            "to": [to],
-            "substitutions": substitutions,
-            "headers": {"List-Unsubscribe": unsubscribe},
-        }
+        headers = {"List-Unsubscribe": unsubscribe}
+        personalization: dict[str, object] = {"to": [to], "substitutions": substitutions}
+        if envelope.list_name and envelope.list_name != self.template.list_name:
+            # A send to several lists: this reader's list, not the first one's.
+            headers["List-Id"] = list_id(self.template.newsletter, envelope.list_name)
+            personalization["custom_args"] = {"list": envelope.list_name}
+        personalization["headers"] = headers
+        return personalization
 
     def post(self, payload: MailSend) -> MailSendResponse:
         try:

@@ -152,6 +152,7 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
                 envelope.unsubscribe_url,
                 token=envelope.token,
                 smtp_data=True,  # dot-stuffed and ended: sent as it is, in one write
+                list_name=envelope.list_name,
             )
         except ValueError as exc:
             raise PermanentFailure(str(exc)) from None
@@ -211,6 +212,7 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
                 envelope.unsubscribe_url,
                 token=envelope.token,
                 smtp_data=True,
+                list_name=envelope.list_name,
             )
         except ValueError:
             return  # refused in build_payload when its turn comes
