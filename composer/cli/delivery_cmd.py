@@ -38,6 +38,13 @@ def _interactive() -> bool:
     help="How to deliver (default: transport.kind in newsletter.yaml, else outbox).",
 )
 @mode_option
+@click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    help="Schedule: an instant with its offset (2026-12-03T09:00+01:00), or a time of day "
+    "(09:00) meaning that time in each reader's time zone.",
+)
 @click.option("--dry-run", is_flag=True, help="Render every message and report; send nothing.")
 @click.option(
     "--test",
@@ -64,6 +71,7 @@ def send(
     segment: str | None,
     transport: str | None,
     mode: Mode,
+    at: str | None,
     dry_run: bool,
     tests: tuple[str, ...],
     yes: bool,
@@ -78,7 +86,7 @@ def send(
 
     plan = plan_send(
         app.project(near=file), file, list_names, segment, transport=transport, mode=mode,
-        skip_invalid=skip_invalid, test_only=bool(tests), retry_unknown=retry_unknown,
+        skip_invalid=skip_invalid, test_only=bool(tests), retry_unknown=retry_unknown, at=at,
     )  # fmt: skip
     for warning in plan.built.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -150,6 +158,16 @@ def _describe(plan: SendPlan, tests: tuple[str, ...]) -> None:
             f"{audience.unsubscribed} unsubscribed)"
         )
     click.echo(f"transport:  {plan.transport.describe()}")
+    if plan.schedule is not None:
+        click.echo(f"scheduled:  {plan.schedule.describe()}")
+        how = (
+            "handed over now, held by SendGrid until"
+            if plan.transport.schedules_itself
+            else ("this command waits, then sends at")
+        )
+        for moment, readers in sorted(plan.waves.items()):
+            local = moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+            click.echo(f"            {readers} reader(s): {how} {local}")
 
 
 def _confirm(yes: bool) -> None:
@@ -167,6 +185,7 @@ def _confirm(yes: bool) -> None:
 def status(app: App, file: Path) -> None:
     """Per list: sent, failed (with reasons), refused, unknown, pending, suppressed."""
     from composer.delivery.plan import delivery_status, status_conflict
+    from composer.delivery.runner import send_running
 
     project = app.project(near=file)
     other = status_conflict(project, file)
@@ -179,6 +198,7 @@ def status(app: App, file: Path) -> None:
     if not statuses:
         click.echo(f"{file.stem}: not sent to any list yet")
         return
+    running = send_running(project.state_dir())
     for entry in statuses:
         suppressed = "?" if entry.suppressed is None else entry.suppressed
         pending = entry.pending + entry.sending
@@ -186,6 +206,15 @@ def status(app: App, file: Path) -> None:
             f"{entry.list_name}: sent {entry.sent}, failed {entry.failed}, pending {pending}, "
             f"suppressed {suppressed}, refused {entry.refused}, unknown {entry.unknown}"
         )
+        if entry.schedule:
+            waiting = (
+                "a compose send is running or waiting for it now"
+                if running
+                else "no compose send is waiting for it: run the same send command to resume"
+                if entry.pending + entry.sending
+                else "all handed over"
+            )
+            click.echo(f"  scheduled {entry.schedule}; {waiting}")
         if entry.elsewhere:
             click.echo(f"  {entry.elsewhere} more of its readers were reached through another list")
         if entry.sending:

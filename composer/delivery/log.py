@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS sends (
     updated_at  REAL NOT NULL,
     source      TEXT,  -- the issue file, relative to the project (NULL: logged before v2)
     fingerprint TEXT,  -- volume, date and subject: which issue this is
+    schedule    TEXT,  -- send --at, as given (NULL: sent at once)
+    schedule_base REAL,  -- when that schedule was made: a time of day is the next one after it
     PRIMARY KEY (issue, list)
 );
 """
@@ -66,6 +68,8 @@ _V1_COLUMNS = (
     "updated_at, sent_at"
 )
 _V2_COLUMNS = _V1_COLUMNS + ", bounce"
+_SENDS_ADDED = (("source", "TEXT"), ("fingerprint", "TEXT"), ("schedule", "TEXT"),
+                ("schedule_base", "REAL"))  # fmt: skip
 # v2 kept a row per (issue, list, address). Merging them, the row that says most wins: a copy
 # delivered beats a refusal, beats an unknown outcome, beats one in flight, failed or pending.
 _STATE_RANK = (
@@ -108,16 +112,20 @@ class SendRecord:
     segment: str | None = None
     source: str | None = None  # the issue file, relative to the project
     fingerprint: str | None = None
+    schedule: str | None = None  # send --at, as given
+    schedule_base: float | None = None  # when that schedule was made
 
 
 @dataclass(frozen=True)
 class IssueSend:
-    """Which issue file a slug was sent from, to one list."""
+    """Which issue file a slug was sent from, to one list, and when it was scheduled for."""
 
     list_name: str
     subject: str
     source: str | None
     fingerprint: str | None
+    schedule: str | None = None
+    schedule_base: float | None = None
 
 
 @dataclass
@@ -170,9 +178,9 @@ class DeliveryLog:
                     self._db.execute(_DELIVERIES.format(name="deliveries"))
                 if "sends" in tables:
                     columns = {row[1] for row in self._db.execute("PRAGMA table_info(sends)")}
-                    for column in ("source", "fingerprint"):
+                    for column, kind in _SENDS_ADDED:
                         if column not in columns:
-                            self._db.execute(f"ALTER TABLE sends ADD COLUMN {column} TEXT")
+                            self._db.execute(f"ALTER TABLE sends ADD COLUMN {column} {kind}")
                 else:
                     self._db.execute(_SENDS)
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -255,31 +263,36 @@ class DeliveryLog:
         """Remember how this send started; returns the earlier record when one exists."""
         with self._lock:
             row = self._db.execute(
-                "SELECT subject, mode, content_sha, transport, segment, source, fingerprint "
-                "FROM sends WHERE issue=? AND list=?",
+                "SELECT subject, mode, content_sha, transport, segment, source, fingerprint, "
+                "schedule, schedule_base FROM sends WHERE issue=? AND list=?",
                 (issue, list_name),
             ).fetchone()
         now = time.time()
         if row is None:
             self._write(
-                "INSERT INTO sends VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sends (issue, list, subject, mode, content_sha, transport, segment, "
+                "started_at, updated_at, source, fingerprint, schedule, schedule_base) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(issue, list_name, record.subject, record.mode, record.content_sha,
                   record.transport, record.segment, now, now, record.source,
-                  record.fingerprint)],
+                  record.fingerprint, record.schedule, record.schedule_base)],
             )  # fmt: skip
             return None
         self._write(
             "UPDATE sends SET updated_at=?, segment=?, source=COALESCE(?, source), "
-            "fingerprint=COALESCE(?, fingerprint) WHERE issue=? AND list=?",
-            [(now, record.segment, record.source, record.fingerprint, issue, list_name)],
-        )
+            "fingerprint=COALESCE(?, fingerprint), schedule=?, schedule_base=? "
+            "WHERE issue=? AND list=?",
+            [(now, record.segment, record.source, record.fingerprint, record.schedule,
+              record.schedule_base, issue, list_name)],
+        )  # fmt: skip
         return SendRecord(*row)
 
     def issue_sends(self, issue: str) -> list[IssueSend]:
         """Every list this slug was sent to, with the issue file it came from."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT list, subject, source, fingerprint FROM sends WHERE issue=? ORDER BY list",
+                "SELECT list, subject, source, fingerprint, schedule, schedule_base FROM sends "
+                "WHERE issue=? ORDER BY list",
                 (issue,),
             ).fetchall()
         return [IssueSend(*row) for row in rows]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import datetime as dt
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,11 +16,12 @@ from composer.build import BuiltIssue, Mode, build_issue
 from composer.delivery.audience import Audience, Reader
 from composer.delivery.log import FAILED, LOG_FILE, REFUSED, SENT, UNKNOWN, DeliveryLog
 from composer.delivery.message import MessageTemplate, check_address
+from composer.delivery.schedule import Schedule, check_horizon, from_timestamp, parse_at
 from composer.delivery.settings import Settings, resolve_settings
 from composer.delivery.tokens import TEST_COPY, load_secret, make_token
 from composer.delivery.transports import make_transport
 from composer.delivery.transports.base import Envelope, Transport
-from composer.errors import ComposeError, SendRefused, UsageError
+from composer.errors import ComposeError, InvalidInput, Problem, SendRefused, UsageError
 from composer.issue.load import load_issue
 from composer.issue.model import Issue
 from composer.project import STATE_DIR, Project, display_path
@@ -42,6 +47,8 @@ class SendPlan:
     refused_before: int = 0  # refused for good in an earlier run: never retried
     unknown_before: int = 0  # outcome unknown in an earlier run: retried only with retry_unknown
     retry_unknown: bool = False
+    schedule: Schedule | None = None  # --at
+    waves: Counter[dt.datetime] = field(default_factory=Counter)  # when -> readers still to go
 
     @property
     def issue(self) -> str:
@@ -98,9 +105,22 @@ class SendPlan:
         return Envelope(key, email, name, link, token, list_name)
 
     def reader_envelope(self, reader: Reader) -> Envelope:
-        """The envelope of one reader of the audience."""
+        """The envelope of one reader of the audience (with its send_at when the transport
+        holds scheduled mail itself)."""
         r = reader.recipient
-        return self.envelope(r.email, r.key, r.name, reader.list_name)
+        envelope = self.envelope(r.email, r.key, r.name, reader.list_name)
+        if self.schedule is not None and self.transport.schedules_itself:
+            send_at = int(self.when(reader).timestamp())
+            envelope = dataclasses.replace(envelope, send_at=send_at)
+        return envelope
+
+    def when(self, reader: Reader) -> dt.datetime:
+        """When `reader` gets the issue under --at (their zone; the default for a bad one)."""
+        assert self.schedule is not None
+        try:
+            return self.schedule.when(reader.recipient.attributes.get("timezone", ""))
+        except ValueError:  # added to the list since the plan checked it
+            return self.schedule.when()
 
     def log_path(self) -> Path:
         """Where the delivery log lives."""
@@ -118,11 +138,14 @@ def plan_send(
     skip_invalid: bool = False,
     test_only: bool = False,
     retry_unknown: bool = False,
+    at: str | None = None,
 ) -> SendPlan:
     """Gather, then send: render the issue, check the list and settings; nothing is sent yet."""
     names = [list_names] if isinstance(list_names, str) else list(list_names or ())
     if not names and not test_only:
         raise UsageError("send needs --list LIST (or --test ADDR for a test copy)")
+    if at is not None and test_only:
+        raise UsageError("--at schedules a send to lists; a --test copy goes now (leave --at out)")
     built = build_issue(project, issue_path, mode)
     audience = None
     if names and not test_only:
@@ -142,15 +165,57 @@ def plan_send(
         project, built, names, segment, audience, settings, template, sender,
         load_secret(project), retry_unknown=retry_unknown,
     )  # fmt: skip
-    if audience is not None and plan.log_path().exists():
-        with DeliveryLog(plan.log_path()) as log:
+    if audience is None:
+        return plan
+    logged = plan.log_path().exists()
+    with DeliveryLog(plan.log_path()) if logged else contextlib.nullcontext() as log:
+        if log is not None:
             check_issue_identity(log, plan)
-            for chunk in audience.chunks():
-                states = list(log.states(plan.issue, [r.key for r in chunk]).values())
-                plan.already_sent += states.count(SENT)
-                plan.refused_before += states.count(REFUSED)
-                plan.unknown_before += states.count(UNKNOWN)
+        if at is not None:
+            plan.schedule = parse_at(
+                at, project.newsletter.timezone, base=_scheduled_base(log, plan, at)
+            )
+        if log is not None or plan.schedule is not None:
+            _count_audience(plan, audience, log)
+    if plan.schedule is not None and plan.transport.schedules_itself and plan.waves:
+        check_horizon(max(plan.waves))
     return plan
+
+
+def _scheduled_base(log: DeliveryLog | None, plan: SendPlan, at: str) -> dt.datetime | None:
+    """When an earlier run of this send made the same schedule: a resumed send keeps its times."""
+    if log is None:
+        return None
+    for earlier in log.issue_sends(plan.issue):
+        same = earlier.list_name in plan.list_names and earlier.schedule == at
+        if same and earlier.schedule_base is not None:
+            return from_timestamp(earlier.schedule_base)
+    return None
+
+
+def _count_audience(plan: SendPlan, audience: Audience, log: DeliveryLog | None) -> None:
+    """One pass: who already has the issue, and (under --at) when each of the others gets it."""
+    bad_zones: list[Problem] = []
+    done = plan.done_states
+    for chunk in audience.chunks():
+        states = log.states(plan.issue, [r.key for r in chunk]) if log is not None else {}
+        found = list(states.values())
+        plan.already_sent += found.count(SENT)
+        plan.refused_before += found.count(REFUSED)
+        plan.unknown_before += found.count(UNKNOWN)
+        if plan.schedule is None:
+            continue
+        for reader in chunk:
+            if states.get(reader.key) in done:
+                continue
+            try:
+                zone = reader.recipient.attributes.get("timezone", "")
+                plan.waves[plan.schedule.when(zone)] += 1
+            except ValueError as exc:
+                path = plan.project.subscribers_dir / f"{reader.list_name}.csv"
+                bad_zones.append(Problem(str(exc), display_path(path), reader.recipient.line))
+    if bad_zones:
+        raise InvalidInput(bad_zones)
 
 
 def _select_lists(
@@ -291,6 +356,7 @@ class ListStatus:
     refusals: list[tuple[str, str, int]] = field(default_factory=list)
     unknowns: list[tuple[str, str, int]] = field(default_factory=list)
     elsewhere: int = 0  # readers of this list who got (or get) the issue through another list
+    schedule: str | None = None  # send --at, in words
 
 
 def delivery_status(project: Project, issue_path: Path) -> list[ListStatus]:
@@ -301,6 +367,10 @@ def delivery_status(project: Project, issue_path: Path) -> list[ListStatus]:
         return []
     statuses = []
     with DeliveryLog(path) as log:
+        schedules = {
+            s.list_name: _describe_schedule(project, s.schedule, s.schedule_base)
+            for s in log.issue_sends(issue)
+        }
         for list_name in log.lists(issue):
             counts = log.counts(issue, list_name)
             status = ListStatus(
@@ -308,6 +378,7 @@ def delivery_status(project: Project, issue_path: Path) -> list[ListStatus]:
                 None, list(log.failures(issue, list_name, FAILED)), counts[REFUSED],
                 counts[UNKNOWN], list(log.failures(issue, list_name, REFUSED)),
                 list(log.failures(issue, list_name, UNKNOWN)),
+                schedule=schedules.get(list_name),
             )  # fmt: skip
             try:
                 selection = select(
@@ -325,6 +396,16 @@ def delivery_status(project: Project, issue_path: Path) -> list[ListStatus]:
                 status.pending += selection.count - logged  # in the list now, never tried yet
             statuses.append(status)
     return statuses
+
+
+def _describe_schedule(project: Project, text: str | None, base: float | None) -> str | None:
+    if text is None or base is None:
+        return None
+    try:
+        schedule = parse_at(text, project.newsletter.timezone, base=from_timestamp(base))
+    except ComposeError:
+        return f"at {text}"
+    return schedule.describe()
 
 
 def status_conflict(project: Project, issue_path: Path) -> str | None:

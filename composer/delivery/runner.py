@@ -10,12 +10,14 @@ in a worker stops every worker at once and is raised in the caller's thread: a s
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import queue
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from filelock import FileLock, Timeout
 
@@ -32,6 +34,7 @@ from composer.delivery.log import (
 )
 from composer.delivery.plan import SendPlan, check_issue_identity
 from composer.delivery.ratelimit import RateLimiter
+from composer.delivery.schedule import wait_until
 from composer.delivery.transports.base import Envelope, FatalTransportError
 from composer.errors import ComposeError, SendAborted, TerminateSignal, UsageError
 
@@ -116,6 +119,7 @@ class _Run:
         self.queue: queue.Queue[list[Envelope]] = queue.Queue(self.transport.concurrency * 2)
         self.streak = 0  # failures in a row, across workers, with nothing sent in between
         self.max_streak = max(25, 5 * self.transport.concurrency * self.transport.batch_size)
+        self.wave: dt.datetime | None = None  # --at, waiting send: only readers due at this time
 
     def produce(self) -> None:
         """Stream the audience into batches of recipients still to deliver."""
@@ -129,6 +133,8 @@ class _Run:
             # A chunk comes from one list: new rows name it; a row of an earlier send stays.
             self.log.enqueue(plan.issue, chunk[0].list_name, keys, self.transport.name)
             states = self.log.states(plan.issue, keys)
+            if self.wave is not None:
+                chunk = [r for r in chunk if plan.when(r) == self.wave]
             todo = [plan.reader_envelope(r) for r in chunk if states.get(r.key) not in done]
             left = [states.get(r.key) for r in chunk if states.get(r.key) in done]
             with self.lock:
@@ -250,6 +256,28 @@ class _Run:
         what = "terminated" if signum == signal.SIGTERM else "interrupted"
         self.reporter.note(f"{what}: finishing the messages in flight (Ctrl-C again to quit now)")
 
+    def run_waves(self) -> None:
+        """Deliver now; or under --at (for a transport that cannot hold mail) wait for each
+        reader's time and deliver those due then, wave after wave, until done or stopped."""
+        plan = self.plan
+        if plan.schedule is None or self.transport.schedules_itself:
+            self.run_workers()
+            return
+        for wave in sorted(plan.waves):
+            readers = plan.waves[wave]
+            local = wave.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+            self.reporter.note(
+                f"waiting until {local} for {readers} reader(s); Ctrl-C stops the wait, and "
+                "the same command resumes it"
+            )
+            if not wait_until(wave, self.stop):
+                return
+            self.wave = wave
+            self.produced.clear()
+            self.run_workers()
+            if self.stop.is_set():
+                return
+
     def run_workers(self) -> None:
         """Produce in this thread while the workers deliver; return when all have ended."""
         workers = [
@@ -290,11 +318,25 @@ def _signal_handler(handler: Callable[[int, object], None]) -> Iterator[None]:
             signal.signal(number, earlier)
 
 
+SEND_LOCK = "send.lock"  # one send at a time in a project
+
+
+def send_running(state_dir: Path) -> bool:
+    """Whether a `compose send` holds this project's send lock now (sending, or waiting)."""
+    lock = FileLock(str(state_dir / SEND_LOCK))
+    try:
+        lock.acquire(timeout=0)
+    except (Timeout, OSError):
+        return True
+    lock.release()
+    return False
+
+
 def run_send(plan: SendPlan, reporter: Reporter | None = None) -> SendSummary:
     """Deliver the issue to everyone in the plan who does not have it yet; resumable."""
     reporter = reporter or Reporter()
     state_dir = plan.project.state_dir()
-    lock = FileLock(str(state_dir / "send.lock"))
+    lock = FileLock(str(state_dir / SEND_LOCK))
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -318,7 +360,7 @@ def run_send(plan: SendPlan, reporter: Reporter | None = None) -> SendSummary:
             reporter.start(plan.pending)
             try:
                 with _signal_handler(run.on_signal):
-                    run.run_workers()
+                    run.run_waves()
             finally:
                 reporter.finish()
             if run.crash is None:
@@ -354,9 +396,11 @@ def _suppress_bounces(plan: SendPlan, log: DeliveryLog, summary: SendSummary) ->
 
 
 def _note_changes(plan: SendPlan, log: DeliveryLog, summary: SendSummary) -> None:
+    schedule = plan.schedule
     record = SendRecord(
         plan.built.subject, plan.built.mode, plan.content_sha, plan.transport.name, plan.segment,
-        plan.source, plan.fingerprint,
+        plan.source, plan.fingerprint, schedule.text if schedule else None,
+        schedule.base.timestamp() if schedule else None,
     )  # fmt: skip
     for list_name in plan.list_names:
         earlier = log.begin_send(plan.issue, list_name, record)

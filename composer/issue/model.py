@@ -15,6 +15,8 @@ from pydantic import (
     field_validator,
 )
 
+from composer.timezones import zone_named
+
 # Control characters and every Unicode line break (NEL, LINE and PARAGRAPH SEPARATOR): any of
 # them in a value that reaches a header could end the header line and start a forged one.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -169,6 +171,10 @@ class Newsletter(Strict):
     signup: SignupSettings | None = Field(
         default=None, description="The sign-up form of `compose serve`"
     )
+    timezone: str | None = Field(
+        default=None,
+        description="IANA time zone (Europe/Vienna): `send --at 09:00` for readers without one",
+    )
 
     @property
     def archive_base(self) -> str:
@@ -193,6 +199,13 @@ class Newsletter(Strict):
     @classmethod
     def _mailto_one_line(cls, value: str | None) -> str | None:
         return None if value is None else _one_line(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone_named(value)
+        return value
 
     @field_validator("list_id")
     @classmethod

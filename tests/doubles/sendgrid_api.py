@@ -61,6 +61,7 @@ RESERVED_HEADERS = frozenset(
 )  # fmt: skip
 MAX_PERSONALIZATIONS = 1000
 MAX_RECIPIENTS = 1000
+SEND_AT_HORIZON = 72 * 3600  # seconds a send_at may lie ahead
 HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
 _ADDRESS = re.compile(r"^[^@\s\"<>(),;:\\\[\]]+@[^@\s\"<>(),;:\\\[\]]+\.[^@\s\"<>(),;:\\\[\]]+$")
 _GROUP_PATH = re.compile(r"^/v3/asm/groups/(\d+)/suppressions$")
@@ -150,6 +151,8 @@ def validate_mail_send(payload: object, invalid: frozenset[str] = frozenset()) -
             errors.append(_error("Substitutions must be strings.", f"{where}.substitutions"))
         if len(json.dumps(subs)) > 10000:
             errors.append(_error("Substitutions exceed 10000 bytes.", f"{where}.substitutions"))
+        for owner, label in ((p, where), (payload, "")):
+            errors.extend(_send_at_errors(owner.get("send_at"), f"{label}.send_at".lstrip(".")))
         if not payload.get("subject") and not p.get("subject"):
             errors.append(_error("The subject is required. You can get around this requirement "
                                  "if you use a template with a subject defined or if every "
@@ -200,6 +203,18 @@ def _content_errors(content: object) -> list[dict]:
         errors.append(_error("If present, text/plain and text/html may only be provided in the "
                              "following order: text/plain, text/html.", "content.0.type"))  # fmt: skip
     return errors
+
+
+def _send_at_errors(send_at: object, where: str) -> list[dict]:
+    """SendGrid: a Unix timestamp, at most 72 hours ahead."""
+    if send_at is None:
+        return []
+    if not isinstance(send_at, int) or isinstance(send_at, bool):
+        return [_error("The send_at parameter must be a Unix timestamp (an integer).", where)]
+    if send_at > time.time() + SEND_AT_HORIZON:
+        return [_error("The send_at parameter cannot be scheduled more than 72 hours in advance.",
+                       where)]  # fmt: skip
+    return []
 
 
 def _header_errors(headers: object, where: str) -> list[dict]:

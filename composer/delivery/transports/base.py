@@ -34,6 +34,7 @@ class Envelope:
     unsubscribe_url: str
     token: str
     list_name: str = ""  # the list that reaches them: their List-Id ("" for the template's)
+    send_at: int | None = None  # --at, for a transport that holds scheduled mail (Unix time)
 
 
 class TemporaryFailure(Exception):
@@ -210,6 +211,9 @@ class Transport(ABC):
 
     name: ClassVar[str]
     supported_options: ClassVar[frozenset[str]] = frozenset()
+    # True: `send --at` hands each message over now with its send_at, and the service holds it;
+    # False: the send waits until the time, then delivers.
+    schedules_itself: ClassVar[bool] = False
 
     def __init__(self, settings: Settings, template: MessageTemplate, issue: str) -> None:
         self.settings = settings

@@ -129,6 +129,8 @@ class SendGridChannel(Channel[MailSend, MailSendResponse]):
             headers["List-Id"] = list_id(self.template.newsletter, envelope.list_name)
             personalization["custom_args"] = {"list": envelope.list_name}
         personalization["headers"] = headers
+        if envelope.send_at is not None:
+            personalization["send_at"] = envelope.send_at
         return personalization
 
     def post(self, payload: MailSend) -> MailSendResponse:
@@ -203,6 +205,7 @@ class SendGridTransport(Transport):
     """Delivers through SendGrid's Mail Send API."""
 
     name = "sendgrid"
+    schedules_itself = True  # send_at per personalization
     supported_options = frozenset({"asm_group_id", "categories"})
 
     def __init__(self, settings: Settings, template: MessageTemplate, issue: str) -> None:
