@@ -22,6 +22,7 @@ from composer.audience.records import (
     Table,
     address_key,
     is_blank,
+    list_writer,
     open_table,
 )
 from composer.audience.rowcheck import UNSUBSCRIBED, CellJudge, status_problem
@@ -79,14 +80,14 @@ def import_list(project: Project, source: Path, list_name: str) -> ImportReport:
             if target.exists():
                 with open_table(target, display_path(target)) as table:
                     header = _union(table.columns, survey.columns)
-                    lines = _start(out, header, table.crlf, table.bom)
+                    lines = _start(out, header, *list_writer(table))
                     for cells in _merge(table, updates, report):
                         out.write(lines.line([cells.get(c, "") for c in header]))
                     if table.problems:  # rewriting would drop the rows it could not read
                         raise _unreadable_list(table.problems)
-            else:
+            else:  # a new list takes the dialect of the spreadsheet it came from
                 header = survey.columns
-                lines = _start(out, header, False, False)
+                lines = _start(out, header, *survey.dialect)
             repeats: list[Problem] = []
             for new in _new_rows(source, survey, updates, repeats):
                 report.added += 1
@@ -105,6 +106,7 @@ class _Survey:
     rejected: set[int]  # lines of source rows with errors
     repeats: dict[int, int]  # line of a row repeating an earlier address -> that row's line
     stamp: tuple[int, int, int, int]  # the source file's identity
+    dialect: tuple[str, CsvLines]  # the source's BOM and line writer: a new list keeps them
 
 
 def _list_hashes(target: Path) -> array[int]:
@@ -280,6 +282,8 @@ def _survey(
                 keys, hashes, lines = [], [], array("q")
         _record(ledger, keys, hashes, lines)
         report.rejected.extend(table.problems)
+        report.notes.extend(table.notes)  # read in a Windows code page: said, as `send` says it
+        dialect = list_writer(table)
         repeats = {
             ledger.line_of(ordinal): ledger.line_of(first)
             for ordinal, first in sorted(ledger.repeats().items())
@@ -293,7 +297,7 @@ def _survey(
         ]
     report.rejected.sort(key=lambda p: p.line or 0)
     updates.sort()
-    return _Survey(columns, rejected, repeats, stamp)
+    return _Survey(columns, rejected, repeats, stamp, dialect)
 
 
 def _record(ledger: AddressLedger, keys: list[str], hashes: list[int], lines: array[int]) -> None:
@@ -364,8 +368,7 @@ def _union(existing: list[str], extra: list[str]) -> list[str]:
     return [*existing, *(c for c in extra if c not in existing)]
 
 
-def _start(out: AtomicFile, header: list[str], crlf: bool, bom: bool) -> CsvLines:
-    """Write the BOM (if the list had one) and the header; the writer for the rows."""
-    lines = CsvLines("\r\n" if crlf else "\n")
-    out.write(("\ufeff" if bom else "") + lines.line(header))
+def _start(out: AtomicFile, header: list[str], bom: str, lines: CsvLines) -> CsvLines:
+    """Write the BOM (if the list keeps one) and the header; the writer for the rows."""
+    out.write(bom + lines.line(header))
     return lines
