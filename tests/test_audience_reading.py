@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from composer.atomic import AtomicFile, write_atomically, write_bytes_atomically
-from composer.audience import records
+from composer.audience import encodings, records
 from composer.audience.records import open_table
 from composer.errors import InvalidInput
 
@@ -130,7 +130,7 @@ def test_header_spellings_of_email_and_name(tmp_path: Path) -> None:
     ],
 )
 def test_which_windows_code_page(text: str, codec: str, expected: str | None) -> None:
-    assert records.legacy_codec(text.encode(codec)) == expected
+    assert encodings.legacy_codec(text.encode(codec)) == expected
 
 
 def test_a_switch_to_a_code_page_late_in_the_file(tmp_path: Path) -> None:

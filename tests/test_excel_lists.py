@@ -238,7 +238,7 @@ POOL = [
     "a..b@example.org",
     "a b@example.org",
 ]
-# Letters each code page reads unambiguously as itself (see records.legacy_codec).
+# Letters each code page reads unambiguously as itself (see encodings.legacy_codec).
 LETTERS = {"utf-8": "čćđšžéàñ", "cp1250": "čćđšž", "cp1252": "éàñü"}
 EMAIL_SPELLINGS = ["email", "E-mail", "Email Address", "e-mail address", " E-MAIL ", "Mail"]
 NAME_SPELLINGS = ["name", "Name", "Full name", "Display Name"]
