@@ -14,8 +14,9 @@ from typing import Literal
 from composer.errors import ComposeError, UsageError
 from composer.issue.load import load_issue
 from composer.modes import MODES, Mode
-from composer.project import Project, display_path
+from composer.project import STATE_DIR, Project, display_path
 from composer.render import PREFERENCES_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, templates
+from composer.render import cache as render_cache
 from composer.render import html as html_render
 from composer.render.checks import Check, RenderedEmail, run_checks
 from composer.render.view import IssueView, build_view
@@ -25,6 +26,7 @@ _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 EMAIL_TEMPLATE = "issue.mjml.j2"
 TEXT_TEMPLATE = "issue.txt.j2"
 KB = 1024
+RENDER_CACHE = "render-cache"  # in the state folder: see composer/render/cache.py
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,12 @@ class BuiltIssue(RenderedEmail):
 
 
 def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> BuiltIssue:
-    """Validate and render one issue; nothing is written."""
+    """Validate and render one issue; nothing is written (but the render cache)."""
+    with render_cache.using(project.root / STATE_DIR / RENDER_CACHE):
+        return _build_issue(project, issue_path, mode)
+
+
+def _build_issue(project: Project, issue_path: Path, mode: Mode) -> BuiltIssue:
     if mode not in MODES:
         raise UsageError(f"unknown mode '{mode}' (use {', '.join(MODES)})")
     if not issue_path.is_file():

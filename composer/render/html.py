@@ -6,12 +6,17 @@ import logging
 import re
 
 from composer.errors import ComposeError
+from composer.render.cache import cached
 
 _STYLE_TAG = re.compile(r"<style(?=[\s>])")
 
 
 def mjml_to_html(mjml: str, template_name: str) -> str:
     """Render MJML with MRML; no web fonts are linked (mail clients block or slow them)."""
+    return cached("mjml", (mjml,), lambda: _mjml_to_html(mjml, template_name))
+
+
+def _mjml_to_html(mjml: str, template_name: str) -> str:
     from mjml import mjml2html  # imported here: only builds need it
 
     try:
@@ -42,6 +47,10 @@ def inline_css(html: str, css: str) -> str:
     MJML's reset rules (table, td, p ...) belong in <head>: inlined onto every table cell they
     cost about a third of the message. Its media queries must keep `!important`.
     """
+    return cached("inlined", (html, css), lambda: _inline_css(html, css))
+
+
+def _inline_css(html: str, css: str) -> str:
     import cssutils
     from premailer import Premailer
 
