@@ -152,11 +152,17 @@ print(time.perf_counter() - started)
 """
 
 
+def user_env() -> dict[str, str]:
+    """This environment as a user's shell has it: Python keeps its bytecode caches (this
+    workplace sets PYTHONDONTWRITEBYTECODE, which makes every child compile composer anew)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def baseline_env(port: int, baseline: Path) -> dict[str, str]:
     """The environment of a child that imports composer from `baseline` (an earlier tree; the
     child runs in it too, as `-m` and `-c` put the working folder first on sys.path)."""
     return {
-        **os.environ,
+        **user_env(),
         "PYTHONPATH": str(baseline),
         "COMPOSE_SMTP_HOST": "127.0.0.1",
         "COMPOSE_SMTP_PORT": str(port),
@@ -205,7 +211,7 @@ def run_whole(project: Path, port: int, after_build: bool = False) -> float:
             subprocess.run(build, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     else:
         shutil.rmtree(project / ".compose", ignore_errors=True)
-    env = {**os.environ, "COMPOSE_SMTP_HOST": "127.0.0.1", "COMPOSE_SMTP_PORT": str(port)}
+    env = {**user_env(), "COMPOSE_SMTP_HOST": "127.0.0.1", "COMPOSE_SMTP_PORT": str(port)}
     started = time.perf_counter()
     subprocess.run(
         send_command(project),
@@ -313,7 +319,7 @@ def run_child(
 
 def sendgrid_child(project: Path, double: SendGridDouble) -> tuple[float, int, float | None]:
     """`compose send` to the SendGrid double; (wall seconds, peak RSS KiB, first out seconds)."""
-    env = {**os.environ, "SENDGRID_API_KEY": double.api_key, "COMPOSE_SENDGRID_HOST": double.url}
+    env = {**user_env(), "SENDGRID_API_KEY": double.api_key, "COMPOSE_SENDGRID_HOST": double.url}
     return run_child(project, env, lambda: double.delivered > 0)
 
 
@@ -354,7 +360,7 @@ def bench_scale(counts: list[int], transports: list[str]) -> None:
                 sink = subprocess.Popen(["smtp-sink", *user, f"127.0.0.1:{port}", "256"])
                 try:
                     wait_for_port(port)
-                    env = {**os.environ, "COMPOSE_SMTP_HOST": "127.0.0.1",
+                    env = {**user_env(), "COMPOSE_SMTP_HOST": "127.0.0.1",
                            "COMPOSE_SMTP_PORT": str(port)}  # fmt: skip
                     elapsed, peak, first = run_child(project, env, first_sent_in_log(project))
                 finally:
