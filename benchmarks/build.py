@@ -62,7 +62,7 @@ def vol36_mjml() -> str:
     from composer.build import EMAIL_TEMPLATE
     from composer.issue.load import load_issue
     from composer.project import load_project
-    from composer.render import UNSUBSCRIBE_PLACEHOLDER, templates
+    from composer.render import PREFERENCES_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, templates
     from composer.render.view import build_view
 
     project = load_project(REPO)
@@ -74,6 +74,7 @@ def vol36_mjml() -> str:
         mode="full",
         web=False,
         unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
+        preferences_url=PREFERENCES_PLACEHOLDER,
     )
 
 
