@@ -111,3 +111,18 @@ def long_date(value: dt.date, language: str = DEFAULT_LANGUAGE) -> str:
 def month_year(value: dt.date, language: str = DEFAULT_LANGUAGE) -> str:
     """The month and year, as a title says it on its own: May 2022, maj 2022."""
     return format_date(value, "LLLL y", locale=locale(language))
+
+
+def N_(message: str) -> str:  # noqa: N802 (the gettext convention Babel's extractor knows)
+    """Mark `message` for the catalogue where it is written; it is translated where it is shown."""
+    return message
+
+
+@functools.cache
+def display_name(language: str) -> str:
+    """A language's name in itself, as a reader looks for it: English, srpski (latinica), shqip."""
+    try:
+        loc = Locale.parse(language, sep="-")
+    except (UnknownLocaleError, ValueError):
+        return language
+    return loc.get_display_name(loc) or language

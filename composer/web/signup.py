@@ -25,6 +25,7 @@ from composer.audience.consent import ConsentRecord, append_consent, text_sha256
 from composer.audience.membership import Change, change_list, lift_suppression
 from composer.audience.suppressions import is_suppressed
 from composer.issue.model import SignupSettings
+from composer.render.i18n import N_
 from composer.web.claims import ClaimLedger
 from composer.web.mailer import CONFIRM_DAYS, ConfirmationMailer, MailNotSent
 from composer.web.readers import ReaderSite, chosen, csrf_field, mask_address, read_form, text_field
@@ -124,23 +125,27 @@ class SignupEndpoints:
             consent=settings.consent,
         )
 
-    def _not_offered(self) -> Response:
-        return self.site.error(404, "No sign-up here", "This newsletter has no sign-up form.")
+    def _not_offered(self, request: Request) -> Response:
+        return self.site.error(
+            request, 404, N_("No sign-up here"), N_("This newsletter has no sign-up form.")
+        )
 
     async def form(self, request: Request) -> Response:
         """GET: the sign-up form."""
         if self.settings is None:
-            return self._not_offered()
+            return self._not_offered(request)
         return self._form_page(request, self.settings)
 
     async def subscribe(self, request: Request) -> Response:
         """POST: check the form, mail a confirmation link, answer "check your inbox"."""
         settings = self.settings
         if settings is None:
-            return self._not_offered()
+            return self._not_offered(request)
         form = await read_form(request)
         if form is None:
-            return self.site.error(400, "Not a sign-up", "Use the sign-up form to subscribe.")
+            return self.site.error(
+                request, 400, N_("Not a sign-up"), N_("Use the sign-up form to subscribe.")
+            )
         if text_field(form, HONEYPOT):
             request.state.log_note = "honeypot"
             return self._sent(request)  # a bot learns nothing
@@ -166,9 +171,10 @@ class SignupEndpoints:
         if not self._allowed(request):
             request.state.log_note = "rate limited"
             return self.site.error(
+                request,
                 429,
-                "Too many sign-ups",
-                "Too many sign-ups came from your network just now. Please try again later.",
+                N_("Too many sign-ups"),
+                N_("Too many sign-ups came from your network just now. Please try again later."),
             )
         records = [
             self.site.record(request, signup.email, name, "subscribe", origin, signup.consent_sha)
@@ -181,9 +187,10 @@ class SignupEndpoints:
         except MailNotSent as exc:
             logger.error("confirmation to %s not sent: %s", mask_address(signup.email), exc)
             return self.site.error(
+                request,
                 503,
-                "We could not send the e-mail",
-                "Something went wrong on our side. Please try again in a few minutes.",
+                N_("We could not send the e-mail"),
+                N_("Something went wrong on our side. Please try again in a few minutes."),
             )
         request.state.log_note = f"confirmation sent {mask_address(signup.email)}"
         return self._sent(request)
@@ -201,14 +208,14 @@ class SignupEndpoints:
         try:
             email = validate_email(raw, check_deliverability=False).normalized
         except EmailNotValidError:
-            return "Please enter a valid e-mail address.", None
+            return N_("Please enter a valid e-mail address."), None
         lists = chosen(form, "lists", settings.lists)
         if "lists" not in form:
             lists = settings.lists[:1]  # a copy of the form that offers no choice: the first
         if not lists:
-            return "Please choose at least one list.", None
+            return N_("Please choose at least one list."), None
         if form.get("consent") is None:
-            return "Please tick the box to agree: we cannot subscribe you without it.", None
+            return N_("Please tick the box to agree: we cannot subscribe you without it."), None
         interests = chosen(form, "interests", list(self._offered_interests()))
         consent = text_sha256(settings.consent)
         name = text_field(form, "name", 100)
@@ -231,17 +238,22 @@ class SignupEndpoints:
         except ExpiredToken:
             request.state.log_note = "expired token"
             return self.site.error(
+                request,
                 400,
-                "This confirmation link has expired",
-                f"Links work for {CONFIRM_DAYS} days. Sign up again to get a new one.",
+                N_("This confirmation link has expired"),
+                N_("Links work for %(days)s days. Sign up again to get a new one."),
+                days=CONFIRM_DAYS,
             )
         except BadToken:
             request.state.log_note = "invalid token"
             return self.site.error(
+                request,
                 400,
-                "This confirmation link is not valid",
-                "The link may have been cut or changed. Use the complete link from the e-mail, "
-                "or sign up again.",
+                N_("This confirmation link is not valid"),
+                N_(
+                    "The link may have been cut or changed. Use the complete link from the "
+                    "e-mail, or sign up again."
+                ),
             )
 
     async def ask(self, request: Request) -> Response:
