@@ -113,7 +113,7 @@ def month_year(value: dt.date, language: str = DEFAULT_LANGUAGE) -> str:
     return format_date(value, "LLLL y", locale=locale(language))
 
 
-def N_(message: str) -> str:  # noqa: N802 (the gettext convention Babel's extractor knows)
+def N_(message: str) -> str:
     """Mark `message` for the catalogue where it is written; it is translated where it is shown."""
     return message
 

@@ -123,9 +123,7 @@ def stylesheet(overrides: Path) -> str:
     return resources.files("composer.theme").joinpath(STYLESHEET).read_text(encoding="utf-8")
 
 
-def render(
-    overrides: Path, name: str, language: str = DEFAULT_LANGUAGE, **context: object
-) -> str:
+def render(overrides: Path, name: str, language: str = DEFAULT_LANGUAGE, **context: object) -> str:
     """Render template `name` of the theme in `language`; a template mistake is a one-line error."""
     try:
         template = environment(overrides, language).get_template(name)

@@ -19,8 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from composer.delivery.sent import SentIssues
 from composer.project import STATE_DIR, Project
-from composer.web.archive import Archive, ArchivedIssue, atom_feed
 from composer.render.i18n import N_, accept_language, negotiate, resolve_language
+from composer.web.archive import Archive, ArchivedIssue, atom_feed
 from composer.web.pages import render_page, translate
 from composer.web.preferences import PreferencesEndpoints
 from composer.web.readers import FORM_MAX_BYTES, PAGE_HEADERS, ReaderSite, mask_address

@@ -194,7 +194,11 @@ class PreferencesEndpoints:
                 (result,) = change_list(project, name, [Change(email, "join", (*join, *cells))])
                 if result in ("added", "updated"):
                     records.append(self.site.record(request, email, name, "preferences", FORM))
-                    done = N_("%(list)s: subscribed.") if result == "added" else N_("%(list)s: updated.")
+                    done = (
+                        N_("%(list)s: subscribed.")
+                        if result == "added"
+                        else N_("%(list)s: updated.")
+                    )
                     said.append((done, {"list": name}))
             elif name in standing.rows and is_subscribed(standing.rows[name]):
                 (result,) = change_list(project, name, [Change(email, "leave")])

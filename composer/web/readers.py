@@ -21,8 +21,8 @@ from composer.audience.records import EMAIL, address_key, open_table
 from composer.delivery.tokens import make_token
 from composer.errors import ComposeError
 from composer.project import Project, display_path
-from composer.web.csrf import FIELD, CsrfGuard
 from composer.render.i18n import N_, accept_language, negotiate, resolve_language
+from composer.web.csrf import FIELD, CsrfGuard
 from composer.web.pages import render_page, translate
 
 # Our own small pages: no scripts, no outside resources, forms only back to us, never cached,
