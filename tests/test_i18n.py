@@ -19,7 +19,16 @@ from composer.delivery.tokens import make_token
 from composer.project import load_project
 from composer.render import i18n, templates
 from tests.conftest import REPO
-from tests.test_signup import SECRET, ReaderServer, client, csrf_of, heading
+from tests.test_signup import (
+    SECRET,
+    ReaderServer,
+    client,
+    confirm_link,
+    csrf_of,
+    heading,
+    outbox_message,
+    sign_up,
+)
 
 LOCALE_DIR = REPO / "composer" / "theme" / "locale"
 LANGUAGES = {"sr-Latn": "sr_Latn", "sq": "sq"}
@@ -243,3 +252,21 @@ def test_a_known_reader_gets_the_language_of_their_list_row(tmp_path: Path) -> N
         with_language_column(served, "")  # an empty cell: the browser decides
         prefs = browser.get(f"{served.base}/preferences/{token}", headers={"Accept-Language": "sr"})
         assert lang_of(prefs) == "sr-Latn" and heading(prefs) == "Vaša podešavanja"
+
+
+def test_the_confirmation_email_is_in_the_language_of_the_sign_up_page(tmp_path: Path) -> None:
+    with ReaderServer(tmp_path / "project") as served, client() as browser:
+        browser.headers["Accept-Language"] = "sq-AL, en;q=0.5"
+        assert sign_up(browser, served.base, "ana@example.org").status_code == 200
+        message = outbox_message(served.project, "ana@example.org")
+        assert message["Subject"] == "Konfirmoni abonimin tuaj në Signup Test Bulletin"
+        body = message.get_body(("plain",))
+        assert body is not None
+        text = body.get_content().replace("\r\n", "\n")
+        assert text.startswith("Përshëndetje,\n\ndikush, ndoshta ju, kërkoi të marrë")
+        assert "shtypni butonin “Konfirmo”:" in text  # the button's words on the page
+        assert "/confirm/" in confirm_link(message)
+        browser.headers["Accept-Language"] = "en"
+        sign_up(browser, served.base, "bo@example.org")
+        english = outbox_message(served.project, "bo@example.org")
+        assert english["Subject"] == "Confirm your subscription to Signup Test Bulletin"

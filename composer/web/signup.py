@@ -183,7 +183,8 @@ class SignupEndpoints:
         token = make_signed(self.site.secret, PURPOSE, signup.data())
         link = f"{self.site.public_base}confirm/{token}"
         try:
-            await run_in_threadpool(self._mail_and_record, records, signup, link)
+            language = self.site.language(request)
+            await run_in_threadpool(self._mail_and_record, records, signup, link, language)
         except MailNotSent as exc:
             logger.error("confirmation to %s not sent: %s", mask_address(signup.email), exc)
             return self.site.error(
@@ -195,10 +196,12 @@ class SignupEndpoints:
         request.state.log_note = f"confirmation sent {mask_address(signup.email)}"
         return self._sent(request)
 
-    def _mail_and_record(self, records: list[ConsentRecord], signup: SignUp, link: str) -> None:
-        """Mail the link, then record the sign-up (one trip to a worker thread for both): a
-        sign-up whose e-mail could not be sent leaves no record."""
-        self.mailer.send(signup.email, signup.name, link)
+    def _mail_and_record(
+        self, records: list[ConsentRecord], signup: SignUp, link: str, language: str
+    ) -> None:
+        """Mail the link in the page's language, then record the sign-up (one trip to a worker
+        thread for both): a sign-up whose e-mail could not be sent leaves no record."""
+        self.mailer.send(signup.email, signup.name, link, language)
         append_consent(self.site.project, records)
 
     def _read_signup(
