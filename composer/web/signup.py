@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from email_validator import EmailNotValidError, validate_email
 from limits import parse_many
@@ -49,6 +49,7 @@ class SignUp:
     interests: list[str]
     consent_sha: str
     form: str
+    language: str = ""  # the sign-up page's language: the confirmation pages keep it
 
     def data(self) -> dict[str, object]:
         """The sign-up as the token's JSON payload (short keys: the link stays short)."""
@@ -59,6 +60,7 @@ class SignUp:
             "i": self.interests,
             "c": self.consent_sha,
             "f": self.form,
+            "g": self.language,
         }
 
     @classmethod
@@ -74,6 +76,7 @@ class SignUp:
                 interests=[str(v) for v in data["i"]],
                 consent_sha=str(data["c"]),
                 form=str(data["f"]),
+                language=str(data.get("g", "")),  # links made before languages carry none
             )
         except (KeyError, TypeError):
             raise BadToken("token is malformed") from None
@@ -180,10 +183,10 @@ class SignupEndpoints:
             self.site.record(request, signup.email, name, "subscribe", origin, signup.consent_sha)
             for name in signup.lists
         ]
-        token = make_signed(self.site.secret, PURPOSE, signup.data())
+        language = self.site.language(request)
+        token = make_signed(self.site.secret, PURPOSE, replace(signup, language=language).data())
         link = f"{self.site.public_base}confirm/{token}"
         try:
-            language = self.site.language(request)
             await run_in_threadpool(self._mail_and_record, records, signup, link, language)
         except MailNotSent as exc:
             logger.error("confirmation to %s not sent: %s", mask_address(signup.email), exc)
@@ -265,7 +268,11 @@ class SignupEndpoints:
         if isinstance(signup, Response):
             return signup
         return self.site.page(
-            request, "confirm.html", masked=mask_address(signup.email), lists=signup.lists
+            request,
+            "confirm.html",
+            language=self.site.language(request, signup.language or None),
+            masked=mask_address(signup.email),
+            lists=signup.lists,
         )
 
     async def confirm(self, request: Request) -> Response:
@@ -280,17 +287,18 @@ class SignupEndpoints:
         first = await run_in_threadpool(self.claims.claim, token)
         masked = mask_address(signup.email)
         preferences = self.site.preferences_url(signup.lists[0], signup.email)
+        language = self.site.language(request, signup.language or None)
         if not first:
             request.state.log_note = f"already confirmed {masked}"
             return self.site.page(
-                request, "confirm-done.html", again=True, lists=signup.lists,
+                request, "confirm-done.html", language=language, again=True, lists=signup.lists,
                 masked=masked, preferences=preferences,
             )  # fmt: skip
         records = await run_in_threadpool(self._apply, request, signup)
         await self.site.write_records(records)
         request.state.log_note = f"confirmed {masked}"
         return self.site.page(
-            request, "confirm-done.html", again=False, lists=signup.lists,
+            request, "confirm-done.html", language=language, again=False, lists=signup.lists,
             masked=masked, preferences=preferences,
         )  # fmt: skip
 
