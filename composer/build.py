@@ -19,6 +19,7 @@ from composer.render import PREFERENCES_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, te
 from composer.render import cache as render_cache
 from composer.render import html as html_render
 from composer.render.checks import Check, RenderedEmail, run_checks
+from composer.render.i18n import resolve_language
 from composer.render.view import IssueView, build_view
 
 # An issue's slug (its file name) becomes a folder, an outbox folder and a web address.
@@ -35,6 +36,7 @@ class BuiltIssue(RenderedEmail):
 
     slug: str
     source: Path
+    language: str  # the theme's language this was rendered in (a BCP 47 tag)
     view: IssueView
     web_html: str
     checks: tuple[Check, ...] = ()  # run once by build_issue(), in the order the preview lists them
@@ -49,13 +51,21 @@ class BuiltIssue(RenderedEmail):
         return [check.message for check in self.checks if check.level == "warning"]
 
 
-def build_issue(project: Project, issue_path: Path, mode: Mode = "auto") -> BuiltIssue:
-    """Validate and render one issue; nothing is written (but the render cache)."""
+def build_issue(
+    project: Project, issue_path: Path, mode: Mode = "auto", language: str | None = None
+) -> BuiltIssue:
+    """Validate and render one issue; nothing is written (but the render cache).
+
+    `language` (a BCP 47 tag, default the newsletter's) picks the theme's catalogue, `<html lang>`
+    and how dates are written; a language the theme has no catalogue for gets English.
+    """
     with render_cache.using(project.root / STATE_DIR / RENDER_CACHE):
-        return _build_issue(project, issue_path, mode)
+        return _build_issue(project, issue_path, mode, language)
 
 
-def _build_issue(project: Project, issue_path: Path, mode: Mode) -> BuiltIssue:
+def _build_issue(
+    project: Project, issue_path: Path, mode: Mode, language: str | None
+) -> BuiltIssue:
     if mode not in MODES:
         raise UsageError(f"unknown mode '{mode}' (use {', '.join(MODES)})")
     if not issue_path.is_file():
@@ -64,6 +74,7 @@ def _build_issue(project: Project, issue_path: Path, mode: Mode) -> BuiltIssue:
     newsletter = project.newsletter
     issue = load_issue(issue_path, newsletter, display_path(issue_path))
     view = build_view(issue, newsletter, slug)
+    lang = resolve_language(language or newsletter.language)
     folder = project.theme_dir
     css = templates.stylesheet(folder)
     budget = newsletter.max_email_kb * KB
@@ -71,7 +82,7 @@ def _build_issue(project: Project, issue_path: Path, mode: Mode) -> BuiltIssue:
 
     full_html, full_size = "", -1
     if mode in ("auto", "full"):
-        raw = _email_mjml_html(folder, view, "full")
+        raw = _email_mjml_html(folder, view, "full", lang)
         full_size = len(raw.encode("utf-8"))
         # Inlining only adds bytes, so a raw full email over budget can skip the costly inlining.
         if mode == "full" or full_size <= budget:
@@ -90,7 +101,7 @@ def _build_issue(project: Project, issue_path: Path, mode: Mode) -> BuiltIssue:
             )
     else:
         chosen = "digest"
-        email_html = html_render.inline_css(_email_mjml_html(folder, view, "digest"), css)
+        email_html = html_render.inline_css(_email_mjml_html(folder, view, "digest", lang), css)
         size = len(email_html.encode("utf-8"))
         if size > budget:
             guard.append(
@@ -102,6 +113,7 @@ def _build_issue(project: Project, issue_path: Path, mode: Mode) -> BuiltIssue:
     email_txt = templates.render(
         folder,
         TEXT_TEMPLATE,
+        lang,
         v=view,
         mode=chosen,
         unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
@@ -110,6 +122,7 @@ def _build_issue(project: Project, issue_path: Path, mode: Mode) -> BuiltIssue:
     web_mjml = templates.render(
         folder,
         EMAIL_TEMPLATE,
+        lang,
         v=view,
         mode="full",
         web=True,
@@ -121,6 +134,7 @@ def _build_issue(project: Project, issue_path: Path, mode: Mode) -> BuiltIssue:
     return BuiltIssue(
         slug=slug,
         source=issue_path,
+        language=lang,
         issue=issue,
         newsletter=newsletter,
         view=view,
@@ -157,11 +171,12 @@ def inside(folder: Path, name: str) -> Path:
     return target
 
 
-def _email_mjml_html(folder: Path, view: IssueView, mode: str) -> str:
+def _email_mjml_html(folder: Path, view: IssueView, mode: str, language: str) -> str:
     """The email as MJML renders it, before inlining."""
     mjml = templates.render(
         folder,
         EMAIL_TEMPLATE,
+        language,
         v=view,
         mode=mode,
         web=False,
@@ -221,6 +236,7 @@ def _meta(built: BuiltIssue) -> dict[str, object]:
         "date": issue.date.isoformat(),
         "preheader": issue.preheader,
         "mode": built.mode,
+        "language": built.language,
         "email_bytes": built.email_size,
         "sections": len(issue.sections),
         "articles": built.view.article_count,

@@ -134,6 +134,10 @@ def test_an_installed_wheel_inits_builds_and_previews_outside_the_repository(
     module = Path(where.stdout.strip()).resolve()
     assert module.is_relative_to(venv.resolve()), module
     assert not module.is_relative_to(REPO), module
+    # The compiled catalogues are package data too: the theme speaks its languages when installed.
+    catalogues = "from composer.render.i18n import available_languages as a; print(*a())"
+    languages = run([bin_dir / "python", "-c", catalogues], tmp_path, env)
+    assert languages.stdout.split() == ["en", "sq", "sr-Latn"], languages.stdout + languages.stderr
 
     compose = bin_dir / "compose"
     project = tmp_path / "x"

@@ -34,6 +34,16 @@ VAGUE_LINK_TEXT = frozenset(
         "this link",
         "this",
         "go",
+        # The same in the theme's other languages (Serbian Latin, Albanian).
+        "opširnije",
+        "više",
+        "saznajte više",
+        "kliknite ovde",
+        "ovde",
+        "lexoni më shumë",
+        "më shumë",
+        "klikoni këtu",
+        "këtu",
     }
 )
 _TRIM = " \t\n.,:;!?\u2026\u2192\u00bb\u203a>-\u2013\u2014()[]"  # punctuation and arrows around link text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
@@ -61,15 +62,30 @@ class ArticleView:
 
     @property
     def sdg_lines(self) -> list[str]:
-        """The footer lines naming the SDG targets, one per target when their wording is shown."""
-        if not self.sdg:
-            return []
-        if self.sdg_wording:
-            return [f"Contributes to SDG {t.key}: {t.text}." for t in self.sdg]
-        keys = ", ".join(t.key for t in self.sdg)
-        if any(t.is_goal for t in self.sdg):
-            return [f"Contributes to SDG {keys}"]
-        return [f"Contributes to SDG target{'s' if len(self.sdg) > 1 else ''} {keys}"]
+        """The footer lines naming the SDG targets, in English."""
+        return sdg_lines(self)
+
+
+def _untranslated(message: str) -> str:
+    return message
+
+
+def sdg_lines(article: ArticleView, gettext: Callable[[str], str] = _untranslated) -> list[str]:
+    """The footer lines naming the SDG targets, one per target when their wording is shown.
+
+    The targets' wording is the UN's official English text, in every language.
+    """
+    if not article.sdg:
+        return []
+    if article.sdg_wording:
+        line = gettext("Contributes to SDG %(key)s: %(text)s.")
+        return [line % {"key": t.key, "text": t.text} for t in article.sdg]
+    keys = ", ".join(t.key for t in article.sdg)
+    if any(t.is_goal for t in article.sdg):
+        return [gettext("Contributes to SDG %(keys)s") % {"keys": keys}]
+    if len(article.sdg) > 1:
+        return [gettext("Contributes to SDG targets %(keys)s") % {"keys": keys}]
+    return [gettext("Contributes to SDG target %(keys)s") % {"keys": keys}]
 
 
 @dataclass(frozen=True)

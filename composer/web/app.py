@@ -19,8 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from composer.delivery.sent import SentIssues
 from composer.project import STATE_DIR, Project
+from composer.render.i18n import N_, accept_language, negotiate, resolve_language
 from composer.web.archive import Archive, ArchivedIssue, atom_feed
-from composer.web.pages import render_page
+from composer.web.pages import render_page, translate
 from composer.web.preferences import PreferencesEndpoints
 from composer.web.readers import FORM_MAX_BYTES, PAGE_HEADERS, ReaderSite, mask_address
 from composer.web.signup import SignupEndpoints
@@ -32,6 +33,8 @@ _ADDRESS_IN_PATH = re.compile(r"[^/\s@]+@[^/\s@]+")
 HTML = "text/html; charset=utf-8"
 ATOM = "application/atom+xml; charset=utf-8"
 ARCHIVE_HEADERS = {"Cache-Control": "public, max-age=300"}
+# The index is written in the reader's language (Accept-Language): caches keep one per language.
+INDEX_HEADERS = {**ARCHIVE_HEADERS, "Vary": "Accept-Language"}
 
 
 def create_app(
@@ -111,18 +114,20 @@ class ArchiveEndpoints:
     def __init__(self, project: Project, build_dir: Path) -> None:
         self._newsletter = project.newsletter
         self._archive = Archive(build_dir, SentIssues(project.root / STATE_DIR))
-        self._not_found_page = render_page(
-            "error.html",
-            newsletter=self._newsletter.name,
-            language=self._newsletter.language,
-            heading="Not found",
-            message="There is no issue at this address.",
-        ).encode("utf-8")
+        self._not_found_pages: dict[str, bytes] = {}  # by language, made on first use
+
+    def _language(self, request: Request) -> str:
+        """The archive's pages are public: the reader's browser picks their language."""
+        asked = accept_language(request.headers.get("accept-language"))
+        return negotiate(asked) or resolve_language(self._newsletter.language)
 
     async def index(self, request: Request) -> Response:
         """The list of built issues, newest first, with relative links (works under any prefix)."""
-        page = self._archive.snapshot().derived("index", self._index_page)
-        return Response(page, media_type=HTML, headers=ARCHIVE_HEADERS)
+        language = self._language(request)
+        page = self._archive.snapshot().derived(
+            f"index {language}", partial(self._index_page, language)
+        )
+        return Response(page, media_type=HTML, headers=INDEX_HEADERS)
 
     async def feed(self, request: Request) -> Response:
         """The Atom feed of built issues, with absolute links under archive_url."""
@@ -133,29 +138,37 @@ class ArchiveEndpoints:
         """One issue's web version, exactly as `compose build` wrote it."""
         page = self._archive.web_version(request.path_params["slug"])
         if page is None:
-            return self._not_found()
+            return self._not_found(request)
         return Response(page.body, media_type=HTML, headers=page.headers)
 
     async def add_slash(self, request: Request) -> Response:
         """`/<slug>` to `/<slug>/`, relative so it stays under a proxy's prefix."""
         slug = request.path_params["slug"]
         if self._archive.issue(slug) is None:
-            return self._not_found()
+            return self._not_found(request)
         return RedirectResponse(f"{slug}/", status_code=308)
 
-    def _index_page(self, issues: Sequence[ArchivedIssue]) -> bytes:
+    def _index_page(self, language: str, issues: Sequence[ArchivedIssue]) -> bytes:
         return render_page(
             "archive-index.html",
+            language=language,
             newsletter=self._newsletter.name,
-            language=self._newsletter.language,
             robots="index, follow",
             issues=issues,
         ).encode("utf-8")
 
-    def _not_found(self) -> Response:
-        return Response(
-            self._not_found_page, status_code=404, media_type=HTML, headers=PAGE_HEADERS
-        )
+    def _not_found(self, request: Request) -> Response:
+        language = self._language(request)
+        if language not in self._not_found_pages:
+            self._not_found_pages[language] = render_page(
+                "error.html",
+                language=language,
+                newsletter=self._newsletter.name,
+                heading=translate(language, N_("Not found")),
+                message=translate(language, N_("There is no issue at this address.")),
+            ).encode("utf-8")
+        page = self._not_found_pages[language]
+        return Response(page, status_code=404, media_type=HTML, headers=PAGE_HEADERS)
 
 
 def loggable_path(path: str) -> str:

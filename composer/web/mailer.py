@@ -1,4 +1,5 @@
-"""The one e-mail `compose serve` writes itself: a sign-up's confirmation, in English.
+"""The one e-mail `compose serve` writes itself: a sign-up's confirmation, in the language of
+the sign-up page the reader used (the theme's catalogues, docs/languages.md).
 
 It goes through the configured transport's settings (`transport:` in newsletter.yaml, the
 environment overriding it, as for `compose send`), but not through the send pipeline, which
@@ -24,6 +25,8 @@ from composer.audience.records import address_key
 from composer.delivery.settings import Settings, resolve_settings
 from composer.errors import ComposeError
 from composer.project import Project
+from composer.render.i18n import DEFAULT_LANGUAGE, N_, resolve_language
+from composer.web.pages import translate
 
 __all__ = ["ConfirmationMailer", "ConfirmationTemplate", "MailNotSent"]
 CONFIRMATIONS_DIR = "confirmations"
@@ -35,13 +38,16 @@ class MailNotSent(RuntimeError):
 
 
 class ConfirmationTemplate:
-    """The confirmation e-mail of one project: its fixed headers folded once, then filled in
-    per reader (a sign-up costs a few string joins, not an EmailMessage)."""
+    """The confirmation e-mail of one project in one language: its fixed headers folded once,
+    then filled in per reader (a sign-up costs a few string joins, not an EmailMessage)."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, language: str = DEFAULT_LANGUAGE) -> None:
         news = project.newsletter
+        self.language = language
         self.sender = news.from_.email
-        self.subject = f"Confirm your subscription to {news.name}"
+        self.subject = translate(
+            language, N_("Confirm your subscription to %(newsletter)s"), newsletter=news.name
+        )
         self._domain = news.from_.email.rpartition("@")[2] or "localhost"
         self._newsletter = news.name
         self._signature = f"-- \n{news.organization or news.name}\n{news.postal_address}\n"
@@ -57,16 +63,31 @@ class ConfirmationTemplate:
 
     def body(self, email: str, name: str, link: str) -> str:
         """The text of the message, with LF line ends."""
-        greeting = f"Hello {name}," if name else "Hello,"
-        return (
-            f"{greeting}\n\n"
-            f"someone, probably you, asked to receive {self._newsletter} at {email}.\n"
-            'To confirm, open this link and press the button "Confirm":\n\n'
-            f"{link}\n\n"
-            f"The link works for {CONFIRM_DAYS} days. If you did not ask for this, ignore this "
-            "message:\nyou will not be subscribed and we will not write to you again.\n\n"
-            f"{self._signature}"
+        lang = self.language
+        greeting = (
+            translate(lang, N_("Hello %(name)s,"), name=name)
+            if name
+            else translate(lang, N_("Hello,"))
         )
+        asked = translate(
+            lang,
+            N_(
+                "someone, probably you, asked to receive %(newsletter)s at %(address)s.\n"
+                'To confirm, open this link and press the button "%(button)s":'
+            ),
+            newsletter=self._newsletter,
+            address=email,
+            button=translate(lang, "Confirm"),  # the button's own words on the page
+        )
+        ignore = translate(
+            lang,
+            N_(
+                "The link works for %(days)s days. If you did not ask for this, ignore this "
+                "message:\nyou will not be subscribed and we will not write to you again."
+            ),
+            days=CONFIRM_DAYS,
+        )
+        return f"{greeting}\n\n{asked}\n\n{link}\n\n{ignore}\n\n{self._signature}"
 
     def render(self, email: str, name: str, link: str) -> bytes:
         """The whole message as bytes, CRLF line ends."""
@@ -102,8 +123,16 @@ class ConfirmationMailer:
     def __init__(self, project: Project) -> None:
         self._project = project
         self.template = ConfirmationTemplate(project)
+        self._templates = {self.template.language: self.template}  # by language, made on use
         self._settings: Settings | None = None
         self._mutex = threading.Lock()
+
+    def template_for(self, language: str) -> ConfirmationTemplate:
+        """The confirmation in `language` (a resolved tag), built once."""
+        with self._mutex:
+            if language not in self._templates:
+                self._templates[language] = ConfirmationTemplate(self._project, language)
+            return self._templates[language]
 
     @property
     def settings(self) -> Settings:
@@ -113,16 +142,17 @@ class ConfirmationMailer:
                 self._settings = resolve_settings(self._project.root, news.transport)
             return self._settings
 
-    def send(self, email: str, name: str, link: str) -> None:
-        """Hand one confirmation over to the transport; MailNotSent when that fails."""
+    def send(self, email: str, name: str, link: str, language: str = DEFAULT_LANGUAGE) -> None:
+        """Hand one confirmation in `language` over to the transport; MailNotSent when that fails."""
         try:
             settings = self.settings
         except ComposeError as exc:  # e.g. sendgrid without SENDGRID_API_KEY: say it, once a try
             raise MailNotSent(str(exc)) from None
+        template = self.template_for(resolve_language(language))
         if settings.kind == "sendgrid":
-            self._to_sendgrid(settings, email, self.template.body(email, name, link))
+            self._to_sendgrid(settings, email, template.subject, template.body(email, name, link))
             return
-        data = self.template.render(email, name, link)
+        data = template.render(email, name, link)
         if settings.kind == "outbox":
             self._to_outbox(settings, email, data)
         else:
@@ -166,7 +196,7 @@ class ConfirmationMailer:
         except (OSError, smtplib.SMTPException) as exc:
             raise MailNotSent(f"smtp server {host}:{port}: {exc}") from None
 
-    def _to_sendgrid(self, settings: Settings, email: str, body: str) -> None:
+    def _to_sendgrid(self, settings: Settings, email: str, subject: str, body: str) -> None:
         from python_http_client import exceptions as http_errors
         from sendgrid import SendGridAPIClient
 
@@ -176,7 +206,7 @@ class ConfirmationMailer:
         payload = {
             "personalizations": [{"to": [{"email": email}]}],
             "from": {"email": news.from_.email, "name": news.from_.name},
-            "subject": self.template.subject,
+            "subject": subject,
             "content": [{"type": "text/plain", "value": body}],
         }
         client = SendGridAPIClient(api_key=settings.api_key.get_secret_value(), host=settings.host)

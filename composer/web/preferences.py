@@ -25,9 +25,12 @@ from composer.audience.membership import (
 )
 from composer.audience.suppressions import add_suppressions, is_suppressed
 from composer.delivery.tokens import TEST_COPY, InvalidToken, read_token
+from composer.render.i18n import N_, display_name
+from composer.web.pages import translate
 from composer.web.readers import ReaderSite, chosen, csrf_field, mask_address, read_form
 
 FORM = "preferences"
+Said = tuple[str, dict[str, str]]  # a catalogue message for the "Saved." box and its parameters
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Standing:
     language: str
     suppressed: bool
     rows: dict[str, dict[str, str]] = field(default_factory=dict)
+    recorded_language: str | None = None  # the `language` cell of their row, when it has one
 
 
 class PreferencesEndpoints:
@@ -61,9 +65,13 @@ class PreferencesEndpoints:
         except InvalidToken:
             request.state.log_note = "invalid token"
             return self.site.error(
+                request,
                 400,
-                "This link is not valid",
-                "The link may have been cut or changed. Use the complete link from the newsletter.",
+                N_("This link is not valid"),
+                N_(
+                    "The link may have been cut or changed. Use the complete link from the "
+                    "newsletter."
+                ),
             )
         if list_name == TEST_COPY:
             return self.site.test_copy(request, email)
@@ -77,15 +85,16 @@ class PreferencesEndpoints:
         subscribed = [n for n in offered if n in rows and is_subscribed(rows[n])]
         source = next((rows[n] for n in subscribed), None) or next(iter(rows.values()), {})
         interests = [p.strip() for p in source.get("interests", "").split(";")]
-        language = source.get("language", "").strip() or self.default_language
+        recorded = source.get("language", "").strip()
         return Standing(
             email=email,
             offered=offered,
             subscribed=[] if suppressed else subscribed,
             interests=[p for p in self.pillars if p in interests],
-            language=language,
+            language=recorded or self.default_language,
             suppressed=suppressed,
             rows=rows,
+            recorded_language=recorded or None,
         )
 
     def _page(
@@ -95,12 +104,14 @@ class PreferencesEndpoints:
             request,
             "preferences.html",
             status,
+            language=self.site.language(request, standing.recorded_language),
             masked=mask_address(standing.email),
             lists=standing.offered,
             chosen_lists=standing.subscribed,
             interests=self.pillars,
             chosen_interests=standing.interests,
             languages=self.languages,
+            language_names={code: display_name(code) for code in self.languages},
             chosen_language=standing.language,
             suppressed=standing.suppressed,
             **extra,
@@ -124,9 +135,10 @@ class PreferencesEndpoints:
             return self.site.forged(request)
         list_name, email = decoded
         standing = await run_in_threadpool(self._standing, list_name, email)
+        message: list[Said]
         if form.get("action") == "unsubscribe-all":
             records = await run_in_threadpool(self._leave_all, request, standing)
-            message = ["You will receive no more mailings."]
+            message = [(N_("You will receive no more mailings."), {})]
         else:
             lists = chosen(form, "lists", standing.offered)
             interests = chosen(form, "interests", list(self.pillars))
@@ -139,7 +151,11 @@ class PreferencesEndpoints:
         await self.site.write_records(records)
         request.state.log_note = f"preferences {len(records)} change(s) {mask_address(email)}"
         standing = await run_in_threadpool(self._standing, list_name, email)
-        return self._page(request, standing, saved=message or ["Nothing needed changing."])
+        # Said in the language of the page that follows (a reader may just have chosen it).
+        language = self.site.language(request, standing.recorded_language)
+        said = message or [(N_("Nothing needed changing."), {})]
+        saved = [translate(language, text, **params) for text, params in said]
+        return self._page(request, standing, saved=saved)
 
     def _leave_all(self, request: Request, standing: Standing) -> list[ConsentRecord]:
         today = dt.datetime.now(dt.UTC).date().isoformat()
@@ -156,13 +172,13 @@ class PreferencesEndpoints:
         lists: list[str],
         interests: list[str],
         language: str,
-    ) -> tuple[list[ConsentRecord], list[str]]:
+    ) -> tuple[list[ConsentRecord], list[Said]]:
         project, email = self.site.project, standing.email
         records: list[ConsentRecord] = []
-        said: list[str] = []
+        said: list[Said] = []
         if standing.suppressed and lists and lift_suppression(project, email):
             records += [self.site.record(request, email, n, "resubscribe", FORM) for n in lists]
-            said.append("You are subscribed again.")
+            said.append((N_("You are subscribed again."), {}))
         cells: list[tuple[str, str]] = []
         if self.pillars:
             cells.append(("interests", ";".join(interests)))
@@ -178,10 +194,15 @@ class PreferencesEndpoints:
                 (result,) = change_list(project, name, [Change(email, "join", (*join, *cells))])
                 if result in ("added", "updated"):
                     records.append(self.site.record(request, email, name, "preferences", FORM))
-                    said.append(f"{name}: {'subscribed' if result == 'added' else 'updated'}.")
+                    done = (
+                        N_("%(list)s: subscribed.")
+                        if result == "added"
+                        else N_("%(list)s: updated.")
+                    )
+                    said.append((done, {"list": name}))
             elif name in standing.rows and is_subscribed(standing.rows[name]):
                 (result,) = change_list(project, name, [Change(email, "leave")])
                 if result == "left":
                     records.append(self.site.record(request, email, name, "unsubscribe", FORM))
-                    said.append(f"{name}: unsubscribed.")
+                    said.append((N_("%(list)s: unsubscribed."), {"list": name}))
         return records, said

@@ -17,10 +17,13 @@ from composer.audience.consent import (
     ip_hash,
     utc_now,
 )
+from composer.audience.records import EMAIL, address_key, open_table
 from composer.delivery.tokens import make_token
-from composer.project import Project
+from composer.errors import ComposeError
+from composer.project import Project, display_path
+from composer.render.i18n import N_, accept_language, negotiate, resolve_language
 from composer.web.csrf import FIELD, CsrfGuard
-from composer.web.pages import render_page
+from composer.web.pages import render_page, translate
 
 # Our own small pages: no scripts, no outside resources, forms only back to us, never cached,
 # and the token in the URL never leaks through a Referer header.
@@ -37,6 +40,7 @@ PAGE_HEADERS = {
 }
 FORM_MAX_BYTES = 1024 * 1024  # every form POST: a bigger body is refused with 413
 FORM_MAX_FIELDS = 200
+LANGUAGE = "language"  # the list column naming a reader's language (a BCP 47 tag)
 
 
 def mask_address(email: str) -> str:
@@ -56,38 +60,97 @@ class ReaderSite:
         news = project.newsletter
         self.public_base = news.public_base
         self.csrf = CsrfGuard(secret, secure_cookie=self.public_base.startswith("https://"))
-        self.context = {"newsletter": news.name, "language": news.language}
+        self.context = {"newsletter": news.name}
+        self.default_language = news.language
 
-    def page(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    def language(self, request: Request, known: str | None = None) -> str:
+        """The language of the page for this reader: the one their list row names (`known`),
+        else the best of their browser's Accept-Language that the theme has a catalogue for,
+        else the newsletter's default."""
+        asked = [known] if known else []
+        asked += accept_language(request.headers.get("accept-language"))
+        return negotiate(asked) or resolve_language(self.default_language)
+
+    def page(
+        self,
+        request: Request,
+        template: str,
+        status: int = 200,
+        *,
+        language: str | None = None,
+        **context: Any,
+    ) -> Response:
         """A page of ours; when it holds a form, with a CSRF token in the form and the cookie."""
         token = self.csrf.token_for(request)
-        body = render_page(template, csrf=token, **self.context, **context)
+        lang = language or self.language(request)
+        body = render_page(template, language=lang, csrf=token, **self.context, **context)
         response = HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
         return self.csrf.attach(response, token)
 
-    def error(self, status: int, heading: str, message: str) -> Response:
-        """A plain page saying what went wrong and what to do."""
-        page = render_page("error.html", heading=heading, message=message, **self.context)
+    def error(
+        self,
+        request: Request,
+        status: int,
+        heading: str,
+        message: str,
+        *,
+        language: str | None = None,
+        **params: object,
+    ) -> Response:
+        """A plain page saying what went wrong and what to do; `heading` and `message` are
+        catalogue messages (marked N_), `params` fill the message's `%(name)s`."""
+        lang = language or self.language(request)
+        page = render_page(
+            "error.html",
+            language=lang,
+            heading=translate(lang, heading),
+            message=translate(lang, message, **params),
+            **self.context,
+        )
         return HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
 
     def test_copy(self, request: Request, email: str) -> Response:
         """The answer to a link from a `send --test` copy: what a reader would get, no change."""
         request.state.log_note = "test copy: nothing changed"
         return self.error(
+            request,
             200,
-            "This link is from a test copy",
-            f"In the issue itself, this link lets the reader ({mask_address(email)}) unsubscribe "
-            "or change what they receive. A test copy's link changes nothing.",
+            N_("This link is from a test copy"),
+            N_(
+                "In the issue itself, this link lets the reader (%(address)s) unsubscribe or "
+                "change what they receive. A test copy's link changes nothing."
+            ),
+            address=mask_address(email),
         )
 
     def forged(self, request: Request) -> Response:
         """The answer to a POST whose CSRF token is missing or not ours."""
         request.state.log_note = "csrf refused"
         return self.error(
+            request,
             403,
-            "This form has expired",
-            "Go back, reload the page and send the form again.",
+            N_("This form has expired"),
+            N_("Go back, reload the page and send the form again."),
         )
+
+    def recorded_language(self, list_name: str, email: str) -> str | None:
+        """The `language` cell of the reader's row in `list_name`, when the list has that column
+        (read in a worker thread: it scans the list)."""
+        path = self.project.subscribers_dir / f"{list_name}.csv"
+        if not path.is_file():
+            return None
+        key = address_key(email)
+        try:
+            with open_table(path, display_path(path)) as table:
+                if LANGUAGE not in table.columns:
+                    return None  # most lists: no scan at all
+                ei, li = table.position(EMAIL), table.position(LANGUAGE)
+                for _, row in table.rows():
+                    if row and address_key(row[ei]) == key:
+                        return row[li].strip() or None
+        except ComposeError:
+            return None  # a list that cannot be read gives the page no language; send says why
+        return None
 
     def preferences_url(self, list_name: str, email: str) -> str:
         """A reader's personal preferences page (the unsubscribe token names them)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from email_validator import EmailNotValidError, validate_email
 from limits import parse_many
@@ -25,6 +25,7 @@ from composer.audience.consent import ConsentRecord, append_consent, text_sha256
 from composer.audience.membership import Change, change_list, lift_suppression
 from composer.audience.suppressions import is_suppressed
 from composer.issue.model import SignupSettings
+from composer.render.i18n import N_
 from composer.web.claims import ClaimLedger
 from composer.web.mailer import CONFIRM_DAYS, ConfirmationMailer, MailNotSent
 from composer.web.readers import ReaderSite, chosen, csrf_field, mask_address, read_form, text_field
@@ -48,6 +49,7 @@ class SignUp:
     interests: list[str]
     consent_sha: str
     form: str
+    language: str = ""  # the sign-up page's language: the confirmation pages keep it
 
     def data(self) -> dict[str, object]:
         """The sign-up as the token's JSON payload (short keys: the link stays short)."""
@@ -58,6 +60,7 @@ class SignUp:
             "i": self.interests,
             "c": self.consent_sha,
             "f": self.form,
+            "g": self.language,
         }
 
     @classmethod
@@ -73,6 +76,7 @@ class SignUp:
                 interests=[str(v) for v in data["i"]],
                 consent_sha=str(data["c"]),
                 form=str(data["f"]),
+                language=str(data.get("g", "")),  # links made before languages carry none
             )
         except (KeyError, TypeError):
             raise BadToken("token is malformed") from None
@@ -124,23 +128,27 @@ class SignupEndpoints:
             consent=settings.consent,
         )
 
-    def _not_offered(self) -> Response:
-        return self.site.error(404, "No sign-up here", "This newsletter has no sign-up form.")
+    def _not_offered(self, request: Request) -> Response:
+        return self.site.error(
+            request, 404, N_("No sign-up here"), N_("This newsletter has no sign-up form.")
+        )
 
     async def form(self, request: Request) -> Response:
         """GET: the sign-up form."""
         if self.settings is None:
-            return self._not_offered()
+            return self._not_offered(request)
         return self._form_page(request, self.settings)
 
     async def subscribe(self, request: Request) -> Response:
         """POST: check the form, mail a confirmation link, answer "check your inbox"."""
         settings = self.settings
         if settings is None:
-            return self._not_offered()
+            return self._not_offered(request)
         form = await read_form(request)
         if form is None:
-            return self.site.error(400, "Not a sign-up", "Use the sign-up form to subscribe.")
+            return self.site.error(
+                request, 400, N_("Not a sign-up"), N_("Use the sign-up form to subscribe.")
+            )
         if text_field(form, HONEYPOT):
             request.state.log_note = "honeypot"
             return self._sent(request)  # a bot learns nothing
@@ -166,32 +174,37 @@ class SignupEndpoints:
         if not self._allowed(request):
             request.state.log_note = "rate limited"
             return self.site.error(
+                request,
                 429,
-                "Too many sign-ups",
-                "Too many sign-ups came from your network just now. Please try again later.",
+                N_("Too many sign-ups"),
+                N_("Too many sign-ups came from your network just now. Please try again later."),
             )
         records = [
             self.site.record(request, signup.email, name, "subscribe", origin, signup.consent_sha)
             for name in signup.lists
         ]
-        token = make_signed(self.site.secret, PURPOSE, signup.data())
+        language = self.site.language(request)
+        token = make_signed(self.site.secret, PURPOSE, replace(signup, language=language).data())
         link = f"{self.site.public_base}confirm/{token}"
         try:
-            await run_in_threadpool(self._mail_and_record, records, signup, link)
+            await run_in_threadpool(self._mail_and_record, records, signup, link, language)
         except MailNotSent as exc:
             logger.error("confirmation to %s not sent: %s", mask_address(signup.email), exc)
             return self.site.error(
+                request,
                 503,
-                "We could not send the e-mail",
-                "Something went wrong on our side. Please try again in a few minutes.",
+                N_("We could not send the e-mail"),
+                N_("Something went wrong on our side. Please try again in a few minutes."),
             )
         request.state.log_note = f"confirmation sent {mask_address(signup.email)}"
         return self._sent(request)
 
-    def _mail_and_record(self, records: list[ConsentRecord], signup: SignUp, link: str) -> None:
-        """Mail the link, then record the sign-up (one trip to a worker thread for both): a
-        sign-up whose e-mail could not be sent leaves no record."""
-        self.mailer.send(signup.email, signup.name, link)
+    def _mail_and_record(
+        self, records: list[ConsentRecord], signup: SignUp, link: str, language: str
+    ) -> None:
+        """Mail the link in the page's language, then record the sign-up (one trip to a worker
+        thread for both): a sign-up whose e-mail could not be sent leaves no record."""
+        self.mailer.send(signup.email, signup.name, link, language)
         append_consent(self.site.project, records)
 
     def _read_signup(
@@ -201,14 +214,14 @@ class SignupEndpoints:
         try:
             email = validate_email(raw, check_deliverability=False).normalized
         except EmailNotValidError:
-            return "Please enter a valid e-mail address.", None
+            return N_("Please enter a valid e-mail address."), None
         lists = chosen(form, "lists", settings.lists)
         if "lists" not in form:
             lists = settings.lists[:1]  # a copy of the form that offers no choice: the first
         if not lists:
-            return "Please choose at least one list.", None
+            return N_("Please choose at least one list."), None
         if form.get("consent") is None:
-            return "Please tick the box to agree: we cannot subscribe you without it.", None
+            return N_("Please tick the box to agree: we cannot subscribe you without it."), None
         interests = chosen(form, "interests", list(self._offered_interests()))
         consent = text_sha256(settings.consent)
         name = text_field(form, "name", 100)
@@ -231,17 +244,22 @@ class SignupEndpoints:
         except ExpiredToken:
             request.state.log_note = "expired token"
             return self.site.error(
+                request,
                 400,
-                "This confirmation link has expired",
-                f"Links work for {CONFIRM_DAYS} days. Sign up again to get a new one.",
+                N_("This confirmation link has expired"),
+                N_("Links work for %(days)s days. Sign up again to get a new one."),
+                days=CONFIRM_DAYS,
             )
         except BadToken:
             request.state.log_note = "invalid token"
             return self.site.error(
+                request,
                 400,
-                "This confirmation link is not valid",
-                "The link may have been cut or changed. Use the complete link from the e-mail, "
-                "or sign up again.",
+                N_("This confirmation link is not valid"),
+                N_(
+                    "The link may have been cut or changed. Use the complete link from the "
+                    "e-mail, or sign up again."
+                ),
             )
 
     async def ask(self, request: Request) -> Response:
@@ -250,7 +268,11 @@ class SignupEndpoints:
         if isinstance(signup, Response):
             return signup
         return self.site.page(
-            request, "confirm.html", masked=mask_address(signup.email), lists=signup.lists
+            request,
+            "confirm.html",
+            language=self.site.language(request, signup.language or None),
+            masked=mask_address(signup.email),
+            lists=signup.lists,
         )
 
     async def confirm(self, request: Request) -> Response:
@@ -265,17 +287,18 @@ class SignupEndpoints:
         first = await run_in_threadpool(self.claims.claim, token)
         masked = mask_address(signup.email)
         preferences = self.site.preferences_url(signup.lists[0], signup.email)
+        language = self.site.language(request, signup.language or None)
         if not first:
             request.state.log_note = f"already confirmed {masked}"
             return self.site.page(
-                request, "confirm-done.html", again=True, lists=signup.lists,
+                request, "confirm-done.html", language=language, again=True, lists=signup.lists,
                 masked=masked, preferences=preferences,
             )  # fmt: skip
         records = await run_in_threadpool(self._apply, request, signup)
         await self.site.write_records(records)
         request.state.log_note = f"confirmed {masked}"
         return self.site.page(
-            request, "confirm-done.html", again=False, lists=signup.lists,
+            request, "confirm-done.html", language=language, again=False, lists=signup.lists,
             masked=masked, preferences=preferences,
         )  # fmt: skip
 

@@ -14,6 +14,7 @@ from composer.audience.membership import lift_suppression
 from composer.audience.suppressions import add_suppressions, preload_suppressions
 from composer.delivery.tokens import TEST_COPY, InvalidToken, read_token
 from composer.project import Project
+from composer.render.i18n import N_
 from composer.web.pages import render_page
 from composer.web.readers import PAGE_HEADERS, ReaderSite, csrf_field, mask_address, read_form
 
@@ -54,10 +55,7 @@ class UnsubscribeEndpoints:
         self._project = project
         self._secret = secret
         self._site = site or ReaderSite(project, secret)
-        self._context = {
-            "newsletter": project.newsletter.name,
-            "language": project.newsletter.language,
-        }
+        self._context = {"newsletter": project.newsletter.name}
         # Reading 200,000 suppressions takes ~0.2 s: not on the first reader's click.
         preload_suppressions(project)
 
@@ -69,6 +67,7 @@ class UnsubscribeEndpoints:
         list_name, email = decoded
         page = render_page(
             "unsubscribe-confirm.html",
+            language=await self._language(request, list_name, email),
             masked=mask_address(email),
             preferences=self._site.preferences_url(list_name, email),
             **self._context,
@@ -83,10 +82,12 @@ class UnsubscribeEndpoints:
         list_name, email = decoded
         if not await asks_one_click(request):
             request.state.log_note = "no one-click body"
-            return self._error(
+            return self._site.error(
+                request,
                 400,
-                "Not unsubscribed",
-                "The request did not ask to unsubscribe. Use the button on the page.",
+                N_("Not unsubscribed"),
+                N_("The request did not ask to unsubscribe. Use the button on the page."),
+                language=await self._language(request, list_name, email),
             )
         today = dt.datetime.now(dt.UTC).date().isoformat()
         entry = (email, unsubscribe_reason(list_name), today)
@@ -96,7 +97,7 @@ class UnsubscribeEndpoints:
             await self._site.write_records([record])
         note = "suppressed" if added else "already suppressed"
         request.state.log_note = f"{note} {mask_address(email)}"
-        return self._done(request, list_name, email, resubscribed=False)
+        return await self._done(request, list_name, email, resubscribed=False)
 
     async def resubscribe(self, request: Request) -> Response:
         """POST `…/unsubscribe/<token>/resubscribe`: the undo the done page offers; lifts the
@@ -115,9 +116,14 @@ class UnsubscribeEndpoints:
         request.state.log_note = f"{'resubscribed' if lifted else 'not suppressed'} " + (
             mask_address(email)
         )
-        return self._done(request, list_name, email, resubscribed=True)
+        return await self._done(request, list_name, email, resubscribed=True)
 
-    def _done(
+    async def _language(self, request: Request, list_name: str, email: str) -> str:
+        """The reader's language as their list row has it, else as their browser asks."""
+        known = await run_in_threadpool(self._site.recorded_language, list_name, email)
+        return self._site.language(request, known)
+
+    async def _done(
         self, request: Request, list_name: str, email: str, *, resubscribed: bool
     ) -> Response:
         # The undo posts to this URL's own path (a proxy may mount us under any prefix).
@@ -126,6 +132,7 @@ class UnsubscribeEndpoints:
         return self._site.page(
             request,
             "unsubscribe-done.html",
+            language=await self._language(request, list_name, email),
             masked=mask_address(email),
             resubscribed=resubscribed,
             undo=undo,
@@ -138,16 +145,15 @@ class UnsubscribeEndpoints:
             list_name, email = read_token(self._secret, token)
         except InvalidToken:
             request.state.log_note = "invalid token"
-            return self._error(
+            return self._site.error(
+                request,
                 400,
-                "This unsubscribe link is not valid",
-                "The link may have been cut or changed. Use the complete link from the "
-                "newsletter, or reply to the newsletter to be removed by hand.",
+                N_("This unsubscribe link is not valid"),
+                N_(
+                    "The link may have been cut or changed. Use the complete link from the "
+                    "newsletter, or reply to the newsletter to be removed by hand."
+                ),
             )
         if list_name == TEST_COPY:
             return self._site.test_copy(request, email)
         return list_name, email
-
-    def _error(self, status: int, heading: str, message: str) -> Response:
-        page = render_page("error.html", heading=heading, message=message, **self._context)
-        return HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
