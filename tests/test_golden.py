@@ -36,11 +36,13 @@ def normalize(name: str, data: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.conftest import SMALL_PROJECT
+    from tests.conftest import SMALL_PROJECT, copy_project
 
+    # A copy: a build keeps its render cache in the project's state folder.
+    project = copy_project(SMALL_PROJECT, tmp_path_factory.mktemp("golden-project"))
     out = tmp_path_factory.mktemp("golden-build")
     result = run_compose(
-        "--project", SMALL_PROJECT, "build", SMALL_PROJECT / "issues" / "small.yaml", "--out", out
+        "--project", project, "build", project / "issues" / "small.yaml", "--out", out
     )
     assert result.code == 0, result.stderr
     return out / "small"
