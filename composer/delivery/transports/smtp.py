@@ -10,6 +10,7 @@ import socket
 import ssl
 from collections.abc import Sequence
 
+from composer.delivery.dkim import dkim_signer
 from composer.delivery.message import MessageTemplate
 from composer.delivery.settings import Settings
 from composer.delivery.transports.base import (
@@ -64,6 +65,7 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
     def __init__(self, transport: SMTPTransport) -> None:
         super().__init__(transport)
         self.seven_bit_template = transport.seven_bit_template
+        self.signer = transport.signer
         self.host, self.port = transport.host, transport.port
         self.smtp: smtplib.SMTP | None = None
         self.pipelining = False
@@ -152,6 +154,7 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
                 envelope.unsubscribe_url,
                 token=envelope.token,
                 smtp_data=True,  # dot-stuffed and ended: sent as it is, in one write
+                dkim=self.signer,
             )
         except ValueError as exc:
             raise PermanentFailure(str(exc)) from None
@@ -211,6 +214,7 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
                 envelope.unsubscribe_url,
                 token=envelope.token,
                 smtp_data=True,
+                dkim=self.signer,  # signing too happens while the replies are on their way
             )
         except ValueError:
             return  # refused in build_payload when its turn comes
@@ -379,10 +383,15 @@ class SMTPTransport(Transport):
         self.port: int = settings.port
         # Built once up front, for servers that do not offer 8BITMIME.
         self.seven_bit_template = template.seven_bit()
+        # transport.dkim: the key is read and checked now, before anything is sent.
+        self.signer = dkim_signer(settings.dkim) if settings.dkim is not None else None
 
     def open_channel(self) -> SMTPChannel:
         return SMTPChannel(self)
 
     def describe(self) -> str:
         user = f" as {self.settings.username}" if self.settings.username else ""
-        return f"smtp {self.host}:{self.port}{user}, {self.concurrency} connections"
+        signed = ""
+        if self.signer is not None:
+            signed = f", DKIM-signed for {self.signer.domain} ({self.signer.algorithm})"
+        return f"smtp {self.host}:{self.port}{user}, {self.concurrency} connections{signed}"
