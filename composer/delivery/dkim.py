@@ -41,6 +41,12 @@ CONTRACT_HEADERS = (
 )
 EXTRA_HEADERS = ("Reply-To", "MIME-Version", "Content-Type")
 SIGNED_HEADERS = CONTRACT_HEADERS + EXTRA_HEADERS
+# Fields that are the same in every message of an issue: canonicalised once, then looked up.
+_SAME_EACH_TIME = frozenset(
+    {b"from", b"subject", b"reply-to", b"list-id", b"list-unsubscribe-post", b"mime-version",
+     b"content-type"}
+)  # fmt: skip
+_MEMO_SIZE = 256
 
 _WSP_RUN = re.compile(rb"[ \t]+")
 _WSP_EOL = re.compile(rb"[ \t]+\r\n")
@@ -110,6 +116,7 @@ class DkimSigner:
         )
         self._wanted = [name.lower().encode("ascii") for name in SIGNED_HEADERS]
         self._h_tags: dict[tuple[bytes, ...], str] = {}  # the same few lists, message after message
+        self._memo: dict[bytes, bytes] = {}
 
     def _h_tag(self, names: tuple[bytes, ...]) -> str:
         tag = self._h_tags.get(names)
@@ -120,6 +127,17 @@ class DkimSigner:
 
     def __repr__(self) -> str:  # never the key
         return f"<DkimSigner d={self.domain} s={self.selector} a={self.algorithm}>"
+
+    def _canonical(self, name: bytes, value: bytes) -> bytes:
+        if name.lower() not in _SAME_EACH_TIME:
+            return relaxed_header(name, value)
+        key = name + b":" + value
+        found = self._memo.get(key)
+        if found is None:
+            found = relaxed_header(name, value)
+            if len(self._memo) < _MEMO_SIZE:
+                self._memo[key] = found
+        return found
 
     def signature_header(self, head: bytes, body_hash: bytes, now: float | None = None) -> bytes:
         """The DKIM-Signature field for a message with header block `head` (CRLF-ended fields)
@@ -134,7 +152,7 @@ class DkimSigner:
             found = where.get(wanted, [])
             # Every instance, bottom-up as a verifier takes them (RFC 6376 5.4.2), then the name
             # once more, standing for an instance that must not exist (oversigning).
-            canonical.extend(relaxed_header(*fields[index]) for index in reversed(found))
+            canonical.extend(self._canonical(*fields[index]) for index in reversed(found))
             h_list.extend([wanted] * (len(found) + 1) if found else [])
         stamp = int(time.time() if now is None else now)
         tags = (
