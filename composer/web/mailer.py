@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import secrets
 import smtplib
-import ssl
 import threading
 from email import policy
 from email.message import EmailMessage
@@ -22,12 +21,14 @@ from email.utils import formataddr, formatdate
 from composer.atomic import write_bytes_atomically
 from composer.audience.records import address_key
 from composer.delivery.settings import Settings, resolve_settings
+from composer.delivery.smtp_session import LoginInClear, NoStartTLS, connect, start_session
 from composer.errors import ComposeError
 from composer.project import Project
 
 __all__ = ["ConfirmationMailer", "ConfirmationTemplate", "MailNotSent"]
 CONFIRMATIONS_DIR = "confirmations"
 CONFIRM_DAYS = 7
+_THIS_MACHINE = ("127.0.0.1", "::1", "localhost")  # where a login may go without TLS
 
 
 class MailNotSent(RuntimeError):
@@ -141,26 +142,16 @@ class ConfirmationMailer:
     def _to_smtp(self, settings: Settings, email: str, data: bytes) -> None:
         host, port = settings.host or "localhost", settings.port or 25
         try:
-            if port == 465:
-                context = ssl.create_default_context()
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    host, port, timeout=settings.timeout, context=context
-                )
-            else:
-                smtp = smtplib.SMTP(host, port, timeout=settings.timeout)
-            with smtp:
-                smtp.ehlo()
-                secure = port == 465
-                if settings.starttls is not False and smtp.has_extn("starttls"):
-                    smtp.starttls(context=ssl.create_default_context())
-                    smtp.ehlo()
-                    secure = True
-                elif settings.starttls:
-                    raise MailNotSent(f"smtp server {host}:{port} does not offer STARTTLS")
-                if settings.username and settings.password is not None:
-                    if not secure and host not in ("127.0.0.1", "::1", "localhost"):
-                        raise MailNotSent(f"refusing to log in to {host} without TLS")
-                    smtp.login(settings.username, settings.password.get_secret_value())
+            smtp = connect(host, port, settings.timeout)
+            with smtp:  # QUIT on the way out, whatever happens
+                try:
+                    start_session(smtp, settings, port, clear_login_ok=host in _THIS_MACHINE)
+                except NoStartTLS:
+                    raise MailNotSent(
+                        f"smtp server {host}:{port} does not offer STARTTLS"
+                    ) from None
+                except LoginInClear:
+                    raise MailNotSent(f"refusing to log in to {host} without TLS") from None
                 options = [] if email.isascii() else ["SMTPUTF8"]
                 smtp.sendmail(self.template.sender, [email], data, mail_options=options)
         except (OSError, smtplib.SMTPException) as exc:

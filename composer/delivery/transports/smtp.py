@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from composer.delivery.dkim import dkim_signer
 from composer.delivery.message import MessageTemplate
 from composer.delivery.settings import Settings
+from composer.delivery.smtp_session import LoginInClear, NoStartTLS, connect, start_session
 from composer.delivery.transports.base import (
     Channel,
     Envelope,
@@ -82,33 +83,22 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
         sender_domain = self.template.domain
         smtp: smtplib.SMTP | None = None
         try:
-            if port == 465:
-                smtp = smtplib.SMTP_SSL(
-                    host, port, helo_name(sender_domain), timeout=s.timeout,
-                    context=ssl.create_default_context(),
-                )  # fmt: skip
-            else:
-                smtp = smtplib.SMTP(host, port, helo_name(sender_domain), timeout=s.timeout)
-            smtp.ehlo()
-            secure = port == 465
-            if s.starttls is not False and smtp.has_extn("starttls"):
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-                secure = True
-            elif s.starttls:
+            smtp = connect(host, port, s.timeout, helo_name(sender_domain))
+            start_session(smtp, s, port, clear_login_ok=_is_loopback(host))
+        except (NoStartTLS, LoginInClear) as refusal:
+            if smtp is not None:
                 smtp.close()
-                raise FatalTransportError(
+            if isinstance(refusal, NoStartTLS):
+                reason = (
                     f"smtp server {host}:{port} does not offer STARTTLS, and transport.starttls "
                     "is true in newsletter.yaml"
                 )
-            if s.username and s.password is not None:
-                if not secure and not _is_loopback(host):
-                    smtp.close()
-                    raise FatalTransportError(
-                        f"refusing to send the smtp password to {host} without TLS; "
-                        "use a server that offers STARTTLS or port 465"
-                    )
-                smtp.login(s.username, s.password.get_secret_value())
+            else:
+                reason = (
+                    f"refusing to send the smtp password to {host} without TLS; "
+                    "use a server that offers STARTTLS or port 465"
+                )
+            raise FatalTransportError(reason) from None
         except smtplib.SMTPAuthenticationError as exc:
             if smtp is not None:
                 smtp.close()
