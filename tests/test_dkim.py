@@ -218,3 +218,28 @@ def test_a_bad_key_exits_1_with_one_line_before_anything_is_sent(
             if len(line) > 20:  # a PEM line, never the path of the file (it may be shown)
                 assert line not in output or line == str(tmp_path / "absent.pem")
     assert not (project / ".compose" / "delivery.sqlite").exists()
+
+
+def test_sign_up_confirmations_over_smtp_are_signed_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from composer.project import load_project
+    from composer.web.mailer import ConfirmationMailer
+
+    key = new_key("rsa")
+    project = make_project(tmp_path, 1, transport="smtp", extra_settings=DKIM_SETTINGS)
+    with smtp_server() as server:
+        monkeypatch.setenv("COMPOSE_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("COMPOSE_SMTP_PORT", str(server.port))
+        monkeypatch.setenv("COMPOSE_DKIM_PRIVATE_KEY", pem_of(key))
+        mailer = ConfirmationMailer(load_project(project))
+        link = "https://news.example.org/confirm/abc"
+        mailer.send("new@example.org", "New Reader", link)
+        mailer.send("zoe@example.org", "Zoë Ñúñez", link)  # the standard library's encoding
+    assert server.handler.counts() == Counter(["new@example.org", "zoe@example.org"])
+    for received in server.handler.messages:
+        assert signature_tags(received.data)["a"] == "rsa-sha256"
+        assert verifies(received.data, dns_record(key))
+        assert not verifies(
+            received.data.replace(b"/confirm/abc", b"/confirm/abd"), dns_record(key)
+        )

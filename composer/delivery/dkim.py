@@ -171,6 +171,20 @@ class DkimSigner:
         lines = [b64[i : i + _WIDTH - 4] for i in range(0, len(b64), _WIDTH - 4)]
         return b"DKIM-Signature:" + value + "\r\n  ".join(lines).encode("ascii") + b"\r\n"
 
+    def sign_message(self, message: bytes) -> bytes:
+        """`message` (CRLF line ends) with its DKIM-Signature in front, for messages built
+        whole, such as the sign-up confirmation (a send's messages hash their body in parts)."""
+        head, _, body = message.partition(b"\r\n\r\n")
+        canonical = relaxed_body(body)
+        if canonical and not canonical.endswith(b"\r\n"):
+            canonical += b"\r\n"
+        while canonical.endswith(b"\r\n\r\n"):  # empty lines at the end do not count
+            canonical = canonical[:-2]
+        if canonical == b"\r\n":
+            canonical = b""
+        body_hash = hashlib.sha256(canonical).digest()
+        return self.signature_header(head + b"\r\n", body_hash) + message
+
 
 def dkim_signer(settings: DkimSettings, env: Mapping[str, str] | None = None) -> DkimSigner:
     """The signer for `transport.dkim`, its key from the environment; DkimError (exit 1) when
