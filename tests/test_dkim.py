@@ -13,11 +13,15 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from doubles.delivery_project import FIXTURE as DELIVERY_FIXTURE
 from doubles.delivery_project import make_project, send
 from doubles.smtp_servers import Recording, smtp_server
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from composer.delivery.dkim import CONTRACT_HEADERS, EXTRA_HEADERS
 
+_ED_KEY = ed25519.Ed25519PrivateKey.generate()
 SELECTOR = "news2026"
 DOMAIN = "example.org"
 DKIM_SETTINGS = f"  dkim: {{domain: {DOMAIN}, selector: {SELECTOR}}}\n"
@@ -243,3 +247,48 @@ def test_sign_up_confirmations_over_smtp_are_signed_too(
         assert not verifies(
             received.data.replace(b"/confirm/abc", b"/confirm/abd"), dns_record(key)
         )
+
+
+@dataclass
+class HandMade:
+    slug: str
+    subject: str
+    email_html: str
+    email_txt: str
+
+
+_PIECE = st.lists(
+    st.sampled_from([" ", "\t", "a", "é", ".", "\n", "<p>", "  ", " \n", "\n."]), max_size=20
+).map("".join)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    pieces=st.lists(_PIECE, min_size=3, max_size=3),
+    long_line=st.booleans(),
+    seven_bit=st.booleans(),
+    token_length=st.integers(1, 200),
+)
+def test_the_body_hash_of_pieces_equals_the_whole_bodys(
+    pieces: list[str], long_line: bool, seven_bit: bool, token_length: int
+) -> None:
+    """Whitespace runs, trailing spaces and tabs right before and after the reader's links, in
+    8bit, 7bit and quoted-printable parts: canonicalising the fixed pieces once is exact."""
+    from composer.delivery.dkim import DkimSigner
+    from composer.delivery.message import MessageTemplate
+    from composer.project import load_project
+    from composer.render import PREFERENCES_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER
+
+    before, between, after = pieces
+    pad = "données  \t " * (120 if long_line else 1)
+    text = f"{before}{UNSUBSCRIBE_PLACEHOLDER}{between}{PREFERENCES_PLACEHOLDER}{after}{pad}"
+    html = f"<p>{pad}{before}</p><a href='{UNSUBSCRIBE_PLACEHOLDER}'>{between}</a>{after}  "
+    newsletter = load_project(DELIVERY_FIXTURE).newsletter
+    built = HandMade("hand", "Hello  \tthere", html, text)
+    template = MessageTemplate(built, newsletter, "main", seven_bit=seven_bit)
+    key = _ED_KEY
+    url = "https://news.example.org/unsubscribe/" + "t" * token_length
+    message = template.personalize(
+        "x@example.org", "X  Y", url, dkim=DkimSigner(DOMAIN, SELECTOR, key)
+    )
+    assert verifies(message, dns_record(key)), message
