@@ -3,7 +3,7 @@
     python benchmarks/send.py [--messages 10000] [--sizes 17,31] [--repeat 5]
                               [--sendgrid 100000] [--skip-smtp] [--skip-sendgrid]
                               [--scale 100000,1000000] [--scale-transports smtp,sendgrid]
-                              [--baseline DIR]
+                              [--baseline DIR] [--dkim rsa|ed25519]
 
 1. SMTP, for personalised messages of ~17 KB and ~31 KB to `smtp-sink` (Debian package `postfix`)
    on 127.0.0.1, each round side by side with Postfix's own load generator
@@ -17,6 +17,8 @@
    Medians of `--repeat` interleaved rounds, with the load average before and after.
    `--baseline DIR` adds both figures for the `composer` package in DIR (an earlier tree,
    imported through PYTHONPATH), in the same rounds: before and after, side by side.
+   `--dkim rsa|ed25519` adds both figures with every message DKIM-signed (transport.dkim and a
+   fresh key of that kind). Goal: signed at least 0.7 of smtp-source's rate.
 2. SendGrid: recipients through the SendGrid transport against tests/doubles/sendgrid_api.py, in
    a child `compose send` process: requests, wall time, and the child's peak memory for two list
    sizes (it must stay flat as the list grows).
@@ -223,13 +225,43 @@ def run_whole(project: Path, port: int, after_build: bool = False) -> float:
     return time.perf_counter() - started
 
 
+def dkim_project(project: Path, kind: str) -> Path:
+    """A copy of `project` that signs with a new key of `kind`, put in this process's
+    environment (children inherit it; projects without transport.dkim ignore it)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    signed = project.with_name(project.name + "-dkim")
+    shutil.rmtree(signed, ignore_errors=True)
+    shutil.copytree(project, signed)
+    config = signed / "newsletter.yaml"
+    text = config.read_text(encoding="utf-8")
+    dkim = "  dkim: {domain: example.org, selector: bench}\n"
+    config.write_text(text.replace("transport:\n", "transport:\n" + dkim, 1), encoding="utf-8")
+    key = (
+        rsa.generate_private_key(65537, 2048)
+        if kind == "rsa"
+        else (ed25519.Ed25519PrivateKey.generate())
+    )
+    os.environ["COMPOSE_DKIM_PRIVATE_KEY"] = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")  # fmt: skip
+    return signed
+
+
 def load() -> str:
     """The 1-minute load average now (other work on the machine skews every figure)."""
     return f"{os.getloadavg()[0]:.2f}"
 
 
 def bench_smtp(
-    messages: int, sizes: list[int], repeat: int, no_pipelining: bool, baseline: Path | None
+    messages: int,
+    sizes: list[int],
+    repeat: int,
+    no_pipelining: bool,
+    baseline: Path | None,
+    dkim: str | None = None,
 ) -> None:
     """Transport alone and whole `compose send` vs smtp-source, against one smtp-sink; medians."""
     if shutil.which("smtp-sink") is None or shutil.which("smtp-source") is None:
@@ -250,6 +282,10 @@ def bench_smtp(
                 "whole send": lambda p=project: run_whole(p, port),
                 "after build": lambda p=project: run_whole(p, port, after_build=True),
             }
+            if dkim is not None:
+                signed = dkim_project(project, dkim)
+                contenders[f"transport, {dkim}"] = lambda p=signed: run_ours(p, port)
+                contenders[f"whole, {dkim}"] = lambda p=signed: run_whole(p, port)
             if no_pipelining:
                 contenders["no pipelining"] = lambda p=project: run_ours(p, port, False)
             if baseline is not None:
@@ -407,6 +443,7 @@ def main() -> None:
         type=Path,
         help="also time a tree holding an earlier `composer` package (PYTHONPATH), interleaved",
     )
+    parser.add_argument("--dkim", choices=("rsa", "ed25519"), help="also DKIM-signed, side by side")
     parser.add_argument("--scale", default="", help="list sizes for whole sends, e.g. 1000000")
     parser.add_argument("--scale-transports", default="smtp,sendgrid")
     args = parser.parse_args()
@@ -417,7 +454,7 @@ def main() -> None:
         return
     if not args.skip_smtp:
         sizes = [int(kb) for kb in args.sizes.split(",")]
-        bench_smtp(args.messages, sizes, args.repeat, args.no_pipelining, args.baseline)
+        bench_smtp(args.messages, sizes, args.repeat, args.no_pipelining, args.baseline, args.dkim)
     if not args.skip_sendgrid:
         bench_sendgrid(args.sendgrid)
 

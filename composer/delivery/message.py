@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
 import html
 import itertools
 import re
@@ -14,9 +15,11 @@ from email.header import Header
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Protocol
 
+from composer.delivery.dkim import relaxed_body
 from composer.render import PREFERENCES_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER
 
 if TYPE_CHECKING:
+    from composer.delivery.dkim import DkimSigner
     from composer.issue.model import Newsletter
 
 CRLF = b"\r\n"
@@ -220,6 +223,9 @@ class _Part:
                 self.chunks.append(chunk)
         # The same chunks dot-stuffed for SMTP DATA, once per issue rather than once per message.
         self.stuffed = [_stuff(chunk) for chunk in self.chunks]
+        # And in DKIM's relaxed form, for the body hash: the values filled in between are URLs,
+        # without whitespace, so canonicalising piece by piece equals doing it to the whole.
+        self.relaxed = [relaxed_body(chunk) for chunk in self.chunks]
 
     @staticmethod
     def _fits(
@@ -232,10 +238,13 @@ class _Part:
                 return False
         return True
 
-    def render(self, values: dict[str, str], out: list[bytes], stuffed: bool = False) -> None:
+    def render(
+        self, values: dict[str, str], out: list[bytes], stuffed: bool = False, relaxed: bool = False
+    ) -> None:
         """Append this part's bytes with `values` (already escaped for the part) filled in;
-        `stuffed`: dot-stuffed within each piece (a piece's leading dot is the caller's)."""
-        chunks = self.stuffed if stuffed else self.chunks
+        `stuffed`: dot-stuffed within each piece (a piece's leading dot is the caller's);
+        `relaxed`: DKIM-canonical instead (for the body hash only)."""
+        chunks = self.relaxed if relaxed else self.stuffed if stuffed else self.chunks
         out.append(chunks[0])
         for index, kind in enumerate(self.kinds, start=1):
             value = values[kind]
@@ -291,6 +300,10 @@ class MessageTemplate:
         self._boundary = self._pick_boundary()
         self._head = self._static_head()
         self._text_head, self._html_head, self._tail = self._part_heads()
+        # For DKIM: the header fields after the personal ones, and the body's fixed pieces.
+        trailer, _, body_start = self._text_head.partition(CRLF + CRLF)
+        self._trailer = trailer + CRLF
+        self._relaxed = [relaxed_body(p) for p in (body_start, self._html_head, self._tail)]
         self._date_second = -1
         self._date = b""
         self._id_prefix = secrets.token_hex(12)
@@ -392,12 +405,14 @@ class MessageTemplate:
         message_id: str | None = None,
         smtp_data: bool = False,
         list_name: str | None = None,
+        dkim: DkimSigner | None = None,
     ) -> bytes:
         """The complete RFC 5322 message for one recipient, CRLF line endings throughout.
 
         `smtp_data`: as SMTP DATA wants it, dot-stuffed and ended by the final ".": the
         static chunks were stuffed once, so a message costs no pass over its bytes.
         `list_name`: the list that reaches this reader (its List-Id), else the template's.
+        `dkim`: signed by it, its DKIM-Signature the first field.
         """
         name = clean_name(recipient_name)
         url = check_url(unsubscribe_url)
@@ -419,6 +434,8 @@ class MessageTemplate:
             b"List-Unsubscribe: " + self.list_unsubscribe(url, token).encode("ascii") + CRLF,
             self._text_head,
         ]
+        if dkim is not None:  # over every field above the text part's head
+            out.insert(0, self._signature(dkim, out[:-1], values))
         if not smtp_data:
             self._text.render(values, out)
             out.append(self._html_head)
@@ -433,6 +450,16 @@ class MessageTemplate:
         _stuff_starts(out)
         out.append(b"." + CRLF)
         return b"".join(out)
+
+    def _signature(self, dkim: DkimSigner, personal: list[bytes], values: dict[str, str]) -> bytes:
+        """The DKIM-Signature field: the body hashed from the pieces canonicalised up front."""
+        body = [self._relaxed[0]]
+        self._text.render(values, body, relaxed=True)
+        body.append(self._relaxed[1])
+        self._html.render(values, body, relaxed=True)
+        body.append(self._relaxed[2])
+        head = b"".join(personal) + self._trailer
+        return dkim.signature_header(head, hashlib.sha256(b"".join(body)).digest())
 
 
 def sample_message(built: BuiltLike, newsletter: Newsletter) -> bytes:

@@ -9,20 +9,28 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from composer.delivery.dkim_key import (
+    KEY_ENV,
+    KEY_FILE_ENV,
+    KeyUnreadable,
+    load_private_key,
+    read_pem,
+)
 from composer.doctor.records import DkimKeyRecord
 
-KEY_ENV = "COMPOSE_DKIM_PRIVATE_KEY"
-KEY_FILE_ENV = "COMPOSE_DKIM_PRIVATE_KEY_FILE"
-
-
-class KeyUnreadable(Exception):
-    """The configured private key cannot be used; the message never contains key material."""
+__all__ = [
+    "KEY_ENV",
+    "KEY_FILE_ENV",
+    "KeyUnreadable",
+    "PublicKey",
+    "configured_public_key",
+    "published_key",
+]
 
 
 @dataclass(frozen=True)
@@ -40,34 +48,13 @@ class PublicKey:
         return f"v=DKIM1; k={self.key_type}; p={base64.b64encode(self.data).decode('ascii')}"
 
 
-def _pem(env: Mapping[str, str]) -> tuple[bytes, str] | None:
-    inline = env.get(KEY_ENV, "")
-    if inline.strip():
-        return inline.encode("utf-8"), KEY_ENV
-    path = env.get(KEY_FILE_ENV, "").strip()
-    if not path:
-        return None
-    try:
-        return Path(path).expanduser().read_bytes(), KEY_FILE_ENV
-    except OSError as exc:
-        raise KeyUnreadable(
-            f"cannot read the DKIM private key file in {KEY_FILE_ENV} ({exc.strerror or 'error'})"
-        ) from None
-
-
 def configured_public_key(env: Mapping[str, str]) -> PublicKey | None:
     """The public key of the configured DKIM private key; None when none is configured."""
-    found = _pem(env)
+    found = read_pem(env)
     if found is None:
         return None
     pem, source = found
-    try:
-        private = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise KeyUnreadable(
-            f"{source} does not hold an unencrypted PEM private key (RSA or Ed25519)"
-        ) from None
-    public = private.public_key()
+    public = load_private_key(pem, source).public_key()
     if isinstance(public, rsa.RSAPublicKey):
         data = public.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

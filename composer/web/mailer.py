@@ -6,7 +6,8 @@ environment overriding it, as for `compose send`), but not through the send pipe
 renders issues for lists: one small text message is built with the standard library and
 
 - outbox: written to `outbox/confirmations/<address>.eml` (a newer one replaces an older);
-- smtp: handed to the SMTP server with smtplib (STARTTLS when offered, login when configured);
+- smtp: handed to the SMTP server with smtplib (STARTTLS when offered, login when configured,
+  DKIM-signed as issues are when transport.dkim is set);
 - sendgrid: posted to the v3 Mail Send API with the official client.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import secrets
 import smtplib
-import ssl
 import threading
 from email import policy
 from email.message import EmailMessage
@@ -22,7 +22,9 @@ from email.utils import formataddr, formatdate
 
 from composer.atomic import write_bytes_atomically
 from composer.audience.records import address_key
+from composer.delivery.dkim import DkimSigner, dkim_signer
 from composer.delivery.settings import Settings, resolve_settings
+from composer.delivery.smtp_session import LoginInClear, NoStartTLS, connect, start_session
 from composer.errors import ComposeError
 from composer.project import Project
 from composer.render.i18n import DEFAULT_LANGUAGE, N_, resolve_language
@@ -31,6 +33,7 @@ from composer.web.pages import translate
 __all__ = ["ConfirmationMailer", "ConfirmationTemplate", "MailNotSent"]
 CONFIRMATIONS_DIR = "confirmations"
 CONFIRM_DAYS = 7
+_THIS_MACHINE = ("127.0.0.1", "::1", "localhost")  # where a login may go without TLS
 
 
 class MailNotSent(RuntimeError):
@@ -125,6 +128,7 @@ class ConfirmationMailer:
         self.template = ConfirmationTemplate(project)
         self._templates = {self.template.language: self.template}  # by language, made on use
         self._settings: Settings | None = None
+        self._signer: DkimSigner | None = None
         self._mutex = threading.Lock()
 
     def template_for(self, language: str) -> ConfirmationTemplate:
@@ -139,7 +143,11 @@ class ConfirmationMailer:
         with self._mutex:
             if self._settings is None:
                 news = self._project.newsletter
-                self._settings = resolve_settings(self._project.root, news.transport)
+                settings = resolve_settings(self._project.root, news.transport)
+                if settings.kind == "smtp" and settings.dkim is not None:
+                    # Signed like the issues (cli.md); the key is checked at the first send.
+                    self._signer = dkim_signer(settings.dkim)
+                self._settings = settings
             return self._settings
 
     def send(self, email: str, name: str, link: str, language: str = DEFAULT_LANGUAGE) -> None:
@@ -171,26 +179,18 @@ class ConfirmationMailer:
     def _to_smtp(self, settings: Settings, email: str, data: bytes) -> None:
         host, port = settings.host or "localhost", settings.port or 25
         try:
-            if port == 465:
-                context = ssl.create_default_context()
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    host, port, timeout=settings.timeout, context=context
-                )
-            else:
-                smtp = smtplib.SMTP(host, port, timeout=settings.timeout)
-            with smtp:
-                smtp.ehlo()
-                secure = port == 465
-                if settings.starttls is not False and smtp.has_extn("starttls"):
-                    smtp.starttls(context=ssl.create_default_context())
-                    smtp.ehlo()
-                    secure = True
-                elif settings.starttls:
-                    raise MailNotSent(f"smtp server {host}:{port} does not offer STARTTLS")
-                if settings.username and settings.password is not None:
-                    if not secure and host not in ("127.0.0.1", "::1", "localhost"):
-                        raise MailNotSent(f"refusing to log in to {host} without TLS")
-                    smtp.login(settings.username, settings.password.get_secret_value())
+            smtp = connect(host, port, settings.timeout)
+            with smtp:  # QUIT on the way out, whatever happens
+                try:
+                    start_session(smtp, settings, port, clear_login_ok=host in _THIS_MACHINE)
+                except NoStartTLS:
+                    raise MailNotSent(
+                        f"smtp server {host}:{port} does not offer STARTTLS"
+                    ) from None
+                except LoginInClear:
+                    raise MailNotSent(f"refusing to log in to {host} without TLS") from None
+                if self._signer is not None:
+                    data = self._signer.sign_message(data)
                 options = [] if email.isascii() else ["SMTPUTF8"]
                 smtp.sendmail(self.template.sender, [email], data, mail_options=options)
         except (OSError, smtplib.SMTPException) as exc:

@@ -10,8 +10,10 @@ import socket
 import ssl
 from collections.abc import Sequence
 
+from composer.delivery.dkim import dkim_signer
 from composer.delivery.message import MessageTemplate
 from composer.delivery.settings import Settings
+from composer.delivery.smtp_session import LoginInClear, NoStartTLS, connect, start_session
 from composer.delivery.transports.base import (
     Channel,
     Envelope,
@@ -64,6 +66,7 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
     def __init__(self, transport: SMTPTransport) -> None:
         super().__init__(transport)
         self.seven_bit_template = transport.seven_bit_template
+        self.signer = transport.signer
         self.host, self.port = transport.host, transport.port
         self.smtp: smtplib.SMTP | None = None
         self.pipelining = False
@@ -80,33 +83,22 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
         sender_domain = self.template.domain
         smtp: smtplib.SMTP | None = None
         try:
-            if port == 465:
-                smtp = smtplib.SMTP_SSL(
-                    host, port, helo_name(sender_domain), timeout=s.timeout,
-                    context=ssl.create_default_context(),
-                )  # fmt: skip
-            else:
-                smtp = smtplib.SMTP(host, port, helo_name(sender_domain), timeout=s.timeout)
-            smtp.ehlo()
-            secure = port == 465
-            if s.starttls is not False and smtp.has_extn("starttls"):
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-                secure = True
-            elif s.starttls:
+            smtp = connect(host, port, s.timeout, helo_name(sender_domain))
+            start_session(smtp, s, port, clear_login_ok=_is_loopback(host))
+        except (NoStartTLS, LoginInClear) as refusal:
+            if smtp is not None:
                 smtp.close()
-                raise FatalTransportError(
+            if isinstance(refusal, NoStartTLS):
+                reason = (
                     f"smtp server {host}:{port} does not offer STARTTLS, and transport.starttls "
                     "is true in newsletter.yaml"
                 )
-            if s.username and s.password is not None:
-                if not secure and not _is_loopback(host):
-                    smtp.close()
-                    raise FatalTransportError(
-                        f"refusing to send the smtp password to {host} without TLS; "
-                        "use a server that offers STARTTLS or port 465"
-                    )
-                smtp.login(s.username, s.password.get_secret_value())
+            else:
+                reason = (
+                    f"refusing to send the smtp password to {host} without TLS; "
+                    "use a server that offers STARTTLS or port 465"
+                )
+            raise FatalTransportError(reason) from None
         except smtplib.SMTPAuthenticationError as exc:
             if smtp is not None:
                 smtp.close()
@@ -153,6 +145,7 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
                 token=envelope.token,
                 smtp_data=True,  # dot-stuffed and ended: sent as it is, in one write
                 list_name=envelope.list_name,
+                dkim=self.signer,
             )
         except ValueError as exc:
             raise PermanentFailure(str(exc)) from None
@@ -213,6 +206,7 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
                 token=envelope.token,
                 smtp_data=True,
                 list_name=envelope.list_name,
+                dkim=self.signer,  # signing too happens while the replies are on their way
             )
         except ValueError:
             return  # refused in build_payload when its turn comes
@@ -381,10 +375,15 @@ class SMTPTransport(Transport):
         self.port: int = settings.port
         # Built once up front, for servers that do not offer 8BITMIME.
         self.seven_bit_template = template.seven_bit()
+        # transport.dkim: the key is read and checked now, before anything is sent.
+        self.signer = dkim_signer(settings.dkim) if settings.dkim is not None else None
 
     def open_channel(self) -> SMTPChannel:
         return SMTPChannel(self)
 
     def describe(self) -> str:
         user = f" as {self.settings.username}" if self.settings.username else ""
-        return f"smtp {self.host}:{self.port}{user}, {self.concurrency} connections"
+        signed = ""
+        if self.signer is not None:
+            signed = f", DKIM-signed for {self.signer.domain} ({self.signer.algorithm})"
+        return f"smtp {self.host}:{self.port}{user}, {self.concurrency} connections{signed}"
