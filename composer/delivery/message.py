@@ -10,10 +10,12 @@ import itertools
 import re
 import secrets
 import time
+from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Protocol
 
+from composer.issue import merge
 from composer.render import PREFERENCES_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER
 
 if TYPE_CHECKING:
@@ -283,6 +285,16 @@ class MessageTemplate:
         # A theme of the project's own may leave the preferences link out: its slot is then unused.
         text_slots = {unsubscribe_marker: "url_text", PREFERENCES_PLACEHOLDER: "prefs_text"}
         html_slots = {unsubscribe_marker: "url_html", PREFERENCES_PLACEHOLDER: "prefs_html"}
+        # Merge fields are slots like the links: filled per reader, plain in text, escaped in HTML.
+        self.merge_fields: tuple[merge.Field, ...] = tuple(getattr(built, "merge_fields", ()))
+        for n in range(len(self.merge_fields)):
+            marker = merge.MARKER_FORMAT.format(n)
+            text_slots[marker] = f"m{n}_text"
+            html_slots[marker] = f"m{n}_html"
+            room[f"m{n}_text"] = merge.MAX_VALUE_CHARS * 4  # UTF-8
+            room[f"m{n}_html"] = merge.MAX_VALUE_CHARS * 6  # &quot;
+        self._defaults = tuple(f.default or "" for f in self.merge_fields)
+        self._subject_merged = merge.MARKER.search(self.subject) is not None
         self._built = built
         self._text = _Part(self.text, text_slots, room, seven_bit)
         self._html = _Part(reflow_html(self.html), html_slots, room, seven_bit)
@@ -317,7 +329,7 @@ class MessageTemplate:
         news = self.newsletter
         head = [
             b"From: " + format_mailbox(news.from_.name, news.from_.email).encode("utf-8") + CRLF,
-            encode_header("Subject", self.subject),
+            b"" if self._subject_merged else encode_header("Subject", self.subject),
         ]
         if news.reply_to is not None:
             reply_to = format_mailbox(news.reply_to.name, news.reply_to.email)
@@ -382,11 +394,13 @@ class MessageTemplate:
         token: str | None = None,
         message_id: str | None = None,
         smtp_data: bool = False,
+        fill: Fill | None = None,
     ) -> bytes:
         """The complete RFC 5322 message for one recipient, CRLF line endings throughout.
 
         `smtp_data`: as SMTP DATA wants it, dot-stuffed and ended by the final ".": the
         static chunks were stuffed once, so a message costs no pass over its bytes.
+        `fill`: the reader's merge values (defaults when None).
         """
         name = clean_name(recipient_name)
         url = check_url(unsubscribe_url)
@@ -399,8 +413,14 @@ class MessageTemplate:
             "prefs_text": prefs,
             "prefs_html": html.escape(prefs, quote=True),
         }
+        merged = self._merge_values(fill, values)
         out = [
             self._head,
+            *(
+                [encode_header("Subject", merge.fill(self.subject, merged))]
+                if self._subject_merged
+                else []
+            ),
             b"To: " + format_mailbox(name, recipient_email).encode("utf-8") + CRLF,
             self._date_header(),
             b"Message-ID: " + (message_id or self.new_message_id()).encode("ascii") + CRLF,
@@ -421,6 +441,27 @@ class MessageTemplate:
         _stuff_starts(out)
         out.append(b"." + CRLF)
         return b"".join(out)
+
+    def _merge_values(self, fill: Fill | None, values: dict[str, str]) -> tuple[str, ...]:
+        """Put the reader's merge values into `values`; refuse one that could break a line."""
+        given = fill.values if fill is not None else ()
+        merged = given[: len(self._defaults)] + self._defaults[len(given) :]
+        for n, value in enumerate(merged[: len(self.merge_fields)]):
+            if _CONTROL.search(value):
+                raise ValueError(
+                    f"refusing a merge value with a line break or control character: {value!r}"
+                )
+            values[f"m{n}_text"] = value
+            values[f"m{n}_html"] = html.escape(value, quote=True)
+        return merged
+
+
+@dataclass(frozen=True)
+class Fill:
+    """What one reader's message needs beyond the shared variant: which variant, their values."""
+
+    variant: int = 0
+    values: tuple[str, ...] = ()
 
 
 def sample_message(built: BuiltLike, newsletter: Newsletter) -> bytes:

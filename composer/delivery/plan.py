@@ -15,6 +15,7 @@ from composer.delivery.settings import Settings, resolve_settings
 from composer.delivery.tokens import TEST_COPY, load_secret, make_token
 from composer.delivery.transports import make_transport
 from composer.delivery.transports.base import Envelope, Transport
+from composer.delivery.variants import VariantPlan, plan_variants, refuse_unsupported
 from composer.errors import ComposeError, SendRefused, UsageError
 from composer.issue.load import load_issue
 from composer.issue.model import Issue
@@ -42,6 +43,7 @@ class SendPlan:
     refused_before: int = 0  # refused for good in an earlier run: never retried
     unknown_before: int = 0  # outcome unknown in an earlier run: retried only with retry_unknown
     retry_unknown: bool = False
+    variants: VariantPlan | None = None  # issue 12: the variants among the readers
 
     @property
     def issue(self) -> str:
@@ -85,10 +87,18 @@ class SendPlan:
             digest.update(part.encode("utf-8") + b"\0")
         return digest.hexdigest()[:16]
 
-    def envelope(self, email: str, key: str, name: str) -> Envelope:
-        """The envelope of one recipient, with their personal unsubscribe link."""
+    def envelope(
+        self, email: str, key: str, name: str, attributes: dict[str, str] | None = None
+    ) -> Envelope:
+        """The envelope of one recipient, with their personal unsubscribe link (and, issue 12,
+        their variant and merge values, read from `attributes`)."""
         token = make_token(self.secret, self.list_name, key)
-        return Envelope(key, email, name, self.project.newsletter.unsubscribe_link(token), token)
+        news = self.project.newsletter
+        fill = None
+        if self.variants is not None:
+            columns = {**(attributes or {}), "email": email, "name": name}
+            fill = self.variants.fill_for(news, columns)
+        return Envelope(key, email, name, news.unsubscribe_link(token), token, fill)
 
     def log_path(self) -> Path:
         """Where the delivery log lives."""
@@ -122,10 +132,15 @@ def plan_send(
             update={"outbox_dir": str(settings.outbox_path / TEST_OUTBOX)}
         )
     template = MessageTemplate(built, project.newsletter, list_name)
+    found = None
+    if selection is not None:  # issue 12: every reader their own variant, each rendered once
+        found = plan_variants(project, issue_path, built.loaded, selection, mode, built)
+        template = found.template(project.newsletter, list_name)
+        refuse_unsupported(found, settings.kind)
     sender = make_transport(settings, template, built.slug)
     plan = SendPlan(
         project, built, list_name, segment, selection, settings, template, sender,
-        load_secret(project), retry_unknown=retry_unknown,
+        load_secret(project), retry_unknown=retry_unknown, variants=found,
     )  # fmt: skip
     if selection is not None and plan.log_path().exists():
         with DeliveryLog(plan.log_path()) as log:
@@ -230,13 +245,16 @@ def dry_run(plan: SendPlan) -> DryRunReport:
                 if states.get(recipient.key) in plan.done_states:
                     report.skipped += 1
                     continue
-                envelope = plan.envelope(recipient.email, recipient.key, recipient.name)
+                envelope = plan.envelope(
+                    recipient.email, recipient.key, recipient.name, recipient.attributes
+                )
                 try:
                     data = plan.template.personalize(
                         envelope.email,
                         envelope.name,
                         envelope.unsubscribe_url,
                         token=envelope.token,
+                        fill=envelope.fill,
                     )
                 except ValueError as exc:
                     report.problems.append(f"{plan.selection.path.name}:{recipient.line}: {exc}")

@@ -129,7 +129,7 @@ class _Run:
             self.log.enqueue(plan.issue, plan.list_name, keys, self.transport.name)
             states = self.log.states(plan.issue, plan.list_name, keys)
             todo = [
-                plan.envelope(r.email, r.key, r.name)
+                plan.envelope(r.email, r.key, r.name, r.attributes)  # issue 12: + attributes
                 for r in chunk
                 if states.get(r.key) not in done
             ]

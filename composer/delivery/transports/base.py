@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from composer.delivery.log import FAILED, PENDING, REFUSED, SENT, UNKNOWN, Outcome
-from composer.delivery.message import MessageTemplate
+from composer.delivery.message import Fill, MessageTemplate
 from composer.delivery.settings import Settings
 from composer.errors import UsageError
 
@@ -33,6 +33,7 @@ class Envelope:
     name: str
     unsubscribe_url: str
     token: str
+    fill: Fill | None = None  # their variant and merge values (issue 12); None: the only one
 
 
 class TemporaryFailure(Exception):

@@ -40,7 +40,9 @@ class OutboxChannel(Channel[list[tuple[Path, bytes]], list[str]]):
             return [
                 (
                     folder / outbox_name(e.key),
-                    self.template.personalize(e.email, e.name, e.unsubscribe_url, token=e.token),
+                    self.template.personalize(
+                        e.email, e.name, e.unsubscribe_url, token=e.token, fill=e.fill
+                    ),
                 )
                 for e in batch
             ]

@@ -151,6 +151,7 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
                 envelope.name,
                 envelope.unsubscribe_url,
                 token=envelope.token,
+                fill=envelope.fill,  # issue 12: the reader's variant and merge values
                 smtp_data=True,  # dot-stuffed and ended: sent as it is, in one write
             )
         except ValueError as exc:
@@ -210,6 +211,7 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
                 envelope.name,
                 envelope.unsubscribe_url,
                 token=envelope.token,
+                fill=envelope.fill,  # issue 12: the reader's variant and merge values
                 smtp_data=True,
             )
         except ValueError:

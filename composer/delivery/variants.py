@@ -1,0 +1,249 @@
+"""Every reader their own issue: the distinct variants of a send, each rendered once.
+
+A send first reads its readers once to find the variants among them (edition x pillar
+interests), renders and inlines each variant once, and gives each reader a `Fill`: which
+variant, and their merge values. The message for a reader is then the cheap fill that
+personalises the unsubscribe link, with no re-rendering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from composer.audience import Recipient, Selection
+from composer.build import BuiltIssue, build_variant
+from composer.delivery.message import Fill, MessageTemplate
+from composer.errors import SendRefused, UsageError
+from composer.issue import merge
+from composer.issue.model import Issue, Newsletter
+from composer.modes import Mode
+from composer.project import Project, display_path
+from composer.render import variants
+from composer.render.checks import PREHEADER_MAX, SUBJECT_MAX
+from composer.render.variants import VariantKey
+
+LANGUAGE_COLUMN = "language"
+INTERESTS_COLUMN = "interests"
+BUILTIN_FIELDS = frozenset({"email", "name"})  # every list has these
+
+
+def reader_columns(recipient: Recipient) -> dict[str, str]:
+    """What merge fields and variants read of a reader: their columns, email and name."""
+    return {**recipient.attributes, "email": recipient.email, "name": recipient.name}
+
+
+@dataclass
+class VariantPlan:
+    """The variants a send needs, how many readers each has, and each rendered once."""
+
+    issue: Issue  # as loaded: what a reader's cells are matched against
+    keys: list[VariantKey]
+    counts: list[int]
+    builts: list[BuiltIssue]
+    fields: tuple[merge.Field, ...]
+    warnings: list[str] = field(default_factory=list)
+    _index: dict[VariantKey, int] = field(default_factory=dict, repr=False)
+
+    def fill_for(self, newsletter: Newsletter, columns: dict[str, str]) -> Fill:
+        """One reader's variant and merge values."""
+        key = variants.variant_for(
+            self.issue, newsletter, columns.get(LANGUAGE_COLUMN), columns.get(INTERESTS_COLUMN)
+        )
+        return Fill(self._index.get(key, 0), merge.reader_values(list(self.fields), columns))
+
+    def template(self, newsletter: Newsletter, list_name: str) -> MessageTemplate:
+        """One message template for the whole send (a VariantTemplate when there are several)."""
+        if len(self.builts) == 1:
+            return MessageTemplate(self.builts[0], newsletter, list_name)
+        return VariantTemplate(self.builts, newsletter, list_name)
+
+
+def missing_fields(fields: Iterable[merge.Field], selection: Selection) -> list[str]:
+    """The merge fields the list has no column for (`email` and `name` every list has)."""
+    columns = set(selection.columns) | BUILTIN_FIELDS
+    return sorted({f.name for f in fields} - columns)
+
+
+def plan_variants(
+    project: Project,
+    issue_path: Path,
+    issue: Issue | None,
+    selection: Selection | None,
+    mode: Mode = "auto",
+    prebuilt: BuiltIssue | None = None,
+) -> VariantPlan:
+    """Find the variants among the selected readers and render each once; refuse, before
+    anything is sent, a merge field the list has no column for."""
+    newsletter = project.newsletter
+    if issue is None:
+        raise ValueError("plan_variants needs the loaded issue")
+    slots = variants.issue_slots(issue)
+    fields = tuple(slots.fields)
+    if selection is not None and (missing := missing_fields(fields, selection)):
+        shown = ", ".join(f"'{name}'" for name in missing)
+        raise SendRefused(
+            f"the issue uses the merge field{'s' if len(missing) > 1 else ''} {shown} but the "
+            f"list '{selection.list_name}' ({display_path(selection.path)}) has no such column; "
+            "nothing was sent: add the column, give the field a default and remove it, or send "
+            "to a list that has it"
+        )
+    counts: dict[VariantKey, int] = {}
+    warnings: list[str] = []
+    if selection is None or selection.recipients is None:
+        counts[variants.variant_for(issue, newsletter, None, None)] = 0
+    else:
+        long = _LongTexts(issue, fields)
+        for recipient in selection.recipients:
+            columns = reader_columns(recipient)
+            key = variants.variant_for(
+                issue, newsletter, columns.get(LANGUAGE_COLUMN), columns.get(INTERESTS_COLUMN)
+            )
+            counts[key] = counts.get(key, 0) + 1
+            long.see(key.language, columns, recipient)
+        warnings = long.warnings(selection)
+        if not counts:
+            counts[variants.variant_for(issue, newsletter, None, None)] = 0
+    keys = sorted(counts)
+    builts = [
+        prebuilt
+        if prebuilt is not None
+        and (prebuilt.language, prebuilt.interests) == (key.language, key.interests)
+        else build_variant(
+            project,
+            issue_path,
+            issue,
+            mode,
+            language=key.language,
+            interests=key.interests,
+            slots=slots,
+        )
+        for key in keys
+    ]
+    return VariantPlan(
+        issue,
+        keys,
+        [counts[k] for k in keys],
+        builts,
+        fields,
+        warnings,
+        {k: n for n, k in enumerate(keys)},
+    )
+
+
+class _LongTexts:
+    """Notices a subject or preheader that the reader's merge values make too long."""
+
+    def __init__(self, issue: Issue, fields: tuple[merge.Field, ...]) -> None:
+        self.fields = list(fields)
+        self.texts: dict[str, tuple[str, str]] = {}
+        slots = merge.Slots()
+        for field_ in fields:
+            slots.marker(field_)  # the same numbering as the send's
+        for language in [None, *issue.translations]:
+            edition = variants.translate(issue, language) if language else issue
+            self.texts[language or ""] = (
+                slots.mark(edition.subject) or "",
+                slots.mark(edition.preheader) or "",
+            )
+        self.issue = issue
+        self.examples: dict[str, tuple[int, Recipient]] = {}
+        self.active = any(
+            merge.MARKER.search(subject + preheader) for subject, preheader in self.texts.values()
+        )
+
+    def see(self, language: str, columns: dict[str, str], recipient: Recipient) -> None:
+        if not self.active:
+            return
+        subject, preheader = self.texts.get(language, self.texts[""])
+        values = merge.reader_values(self.fields, columns)
+        for kind, text, limit in (
+            ("subject", subject, SUBJECT_MAX),
+            ("preheader", preheader, PREHEADER_MAX),
+        ):
+            if not text or not merge.MARKER.search(text):
+                continue
+            length = len(merge.fill(text, values))
+            if length > limit and length > self.examples.get(kind, (0, recipient))[0]:
+                self.examples[kind] = (length, recipient)
+
+    def warnings(self, selection: Selection) -> list[str]:
+        out = []
+        for kind, (length, reader) in sorted(self.examples.items()):
+            limit = SUBJECT_MAX if kind == "subject" else PREHEADER_MAX
+            out.append(
+                f"{kind} becomes {length} characters for some readers (inboxes show about "
+                f"{limit}), e.g. {reader.email} ({display_path(selection.path)}:{reader.line})"
+            )
+        return out
+
+
+class VariantTemplate(MessageTemplate):
+    """Several variants behind one template: each reader's `Fill` picks theirs."""
+
+    def __init__(
+        self,
+        builts: Sequence[BuiltIssue],
+        newsletter: Newsletter,
+        list_name: str,
+        *,
+        seven_bit: bool = False,
+    ) -> None:
+        super().__init__(builts[0], newsletter, list_name, seven_bit=seven_bit)
+        self.builts = list(builts)
+        self.variants = [self] + [
+            MessageTemplate(built, newsletter, list_name, seven_bit=seven_bit)
+            for built in builts[1:]
+        ]
+        self.eight_bit = any(t.eight_bit for t in self.variants[1:]) or self.eight_bit
+
+    def seven_bit(self) -> MessageTemplate:
+        if not self.eight_bit:
+            return self
+        return VariantTemplate(self.builts, self.newsletter, self.list_name, seven_bit=True)
+
+    def personalize(
+        self,
+        recipient_email: str,
+        recipient_name: str | None,
+        unsubscribe_url: str,
+        *,
+        token: str | None = None,
+        message_id: str | None = None,
+        smtp_data: bool = False,
+        fill: Fill | None = None,
+    ) -> bytes:
+        """The reader's variant, personalised."""
+        index = fill.variant if fill is not None else 0
+        if index == 0:
+            return super().personalize(
+                recipient_email, recipient_name, unsubscribe_url,
+                token=token, message_id=message_id, smtp_data=smtp_data, fill=fill,
+            )  # fmt: skip
+        return self.variants[index].personalize(
+            recipient_email, recipient_name, unsubscribe_url,
+            token=token, message_id=message_id, smtp_data=smtp_data, fill=fill,
+        )  # fmt: skip
+
+
+def refuse_unsupported(plan: VariantPlan, transport: str) -> None:
+    """SendGrid sends one body with substitutions per batch: variants and merge fields there
+    are not built yet, and an option a transport cannot honour is an error, never dropped."""
+    if transport == "sendgrid" and (len(plan.builts) > 1 or plan.fields):
+        raise UsageError(
+            f"the SendGrid transport cannot send variants ({len(plan.builts)}) or merge fields "
+            "yet; send with the smtp or outbox transport, or without translations, tailor: and "
+            "merge fields"
+        )
+
+
+def describe(plan: VariantPlan) -> list[str]:
+    """One line per variant for `send --dry-run`: readers, mode and size."""
+    lines = []
+    for key, count, built in zip(plan.keys, plan.counts, plan.builts, strict=True):
+        lines.append(
+            f"  variant {key.label}: {count} reader{'s' if count != 1 else ''}, "
+            f"{built.mode}, email.html {built.email_size / 1024:.1f} KB"
+        )
+    return lines
