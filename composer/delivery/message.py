@@ -300,7 +300,9 @@ class MessageTemplate:
         self._html = _Part(reflow_html(self.html), html_slots, room, seven_bit)
         self.eight_bit = self._text.eight_bit or self._html.eight_bit
         self._boundary = self._pick_boundary()
-        self._head = self._static_head()
+        # A subject with merge fields is encoded per reader, in its place after From.
+        self._from_line, subject, self._head_rest = self._static_head()
+        self._head = self._from_line + subject + self._head_rest
         self._text_head, self._html_head, self._tail = self._part_heads()
         self._date_second = -1
         self._date = b""
@@ -325,17 +327,17 @@ class MessageTemplate:
             if boundary not in self.text and boundary not in self.html:
                 return boundary
 
-    def _static_head(self) -> bytes:
+    def _static_head(self) -> tuple[bytes, bytes, bytes]:
+        """From, Subject (empty when filled per reader), and the rest of the shared head."""
         news = self.newsletter
-        head = [
-            b"From: " + format_mailbox(news.from_.name, news.from_.email).encode("utf-8") + CRLF,
-            b"" if self._subject_merged else encode_header("Subject", self.subject),
-        ]
+        sender = format_mailbox(news.from_.name, news.from_.email)
+        subject = b"" if self._subject_merged else encode_header("Subject", self.subject)
+        head = []
         if news.reply_to is not None:
             reply_to = format_mailbox(news.reply_to.name, news.reply_to.email)
             head.append(b"Reply-To: " + reply_to.encode("utf-8") + CRLF)
         head.append(b"List-Id: " + self.list_id.encode("ascii") + CRLF)
-        return b"".join(head)
+        return b"From: " + sender.encode("utf-8") + CRLF, subject, b"".join(head)
 
     def _part_heads(self) -> tuple[bytes, bytes, bytes]:
         boundary = self._boundary.encode("ascii")
@@ -415,11 +417,14 @@ class MessageTemplate:
         }
         merged = self._merge_values(fill, values)
         out = [
-            self._head,
             *(
-                [encode_header("Subject", merge.fill(self.subject, merged))]
+                [
+                    self._from_line,
+                    encode_header("Subject", merge.fill(self.subject, merged)),
+                    self._head_rest,
+                ]
                 if self._subject_merged
-                else []
+                else [self._head]
             ),
             b"To: " + format_mailbox(name, recipient_email).encode("utf-8") + CRLF,
             self._date_header(),

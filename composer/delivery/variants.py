@@ -15,7 +15,7 @@ from pathlib import Path
 from composer.audience import Recipient, Selection
 from composer.build import BuiltIssue, build_variant
 from composer.delivery.message import Fill, MessageTemplate
-from composer.errors import SendRefused, UsageError
+from composer.errors import ComposeError, UsageError
 from composer.issue import merge
 from composer.issue.model import Issue, Newsletter
 from composer.modes import Mode
@@ -83,7 +83,8 @@ def plan_variants(
     fields = tuple(slots.fields)
     if selection is not None and (missing := missing_fields(fields, selection)):
         shown = ", ".join(f"'{name}'" for name in missing)
-        raise SendRefused(
+        # Exit 1, as for an invalid file: the issue and the list do not fit together.
+        raise ComposeError(
             f"the issue uses the merge field{'s' if len(missing) > 1 else ''} {shown} but the "
             f"list '{selection.list_name}' ({display_path(selection.path)}) has no such column; "
             "nothing was sent: add the column, give the field a default and remove it, or send "
