@@ -325,6 +325,12 @@ class Issue(Strict):
     def _single_line(cls, value: str | None) -> str | None:
         return None if value is None else _one_line(value)
 
+    @field_validator("tailor", mode="before")
+    @classmethod
+    def _off_as_written(cls, value: object) -> object:
+        """YAML reads a bare `off` as false: `tailor: off` means "off", as written."""
+        return "off" if value is False else value
+
     @field_validator("date", mode="before")
     @classmethod
     def _no_datetime(cls, value: object) -> object:
