@@ -1,0 +1,141 @@
+"""Time rendering every variant of Vol. 36, and the per-reader fill of a send with variants.
+
+    python benchmarks/variants.py [--runs 5] [--readers 10000 100000]
+
+1. Every variant of Vol. 36 (its editions x the subsets of its pillars, `tailor: lead`) built
+   in-process with build_variant(), median time per variant, side by side with one build_issue()
+   of the same issue (the reference: what a send without variants renders).
+2. A send's work before the wire, for lists of N readers in 3 languages with 4-pillar interests
+   and merge fields in subject and body: finding the variants (one pass over the list), rendering
+   each once, and filling every reader's message (plan.dry_run: the same personalize() the
+   transports call). Messages per second and peak memory (tracemalloc) per N, side by side with
+   the same list and issue without merge fields, translations or tailor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from composer.build import build_issue, build_variant  # noqa: E402
+from composer.delivery.plan import dry_run, plan_send  # noqa: E402
+from composer.project import load_project  # noqa: E402
+from composer.render import variants  # noqa: E402
+
+ISSUE = REPO / "issues" / "vol-36.yaml"
+LANGUAGES = ["en", "sr", "sq"]
+PILLARS = ["I", "II", "III", "IV"]
+
+
+def variant_render(runs: int) -> None:
+    project = load_project(REPO)
+    reference, per_variant = [], []
+    count = 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        built = build_issue(project, ISSUE)
+        reference.append(time.perf_counter() - start)
+        issue = built.loaded
+        assert issue is not None
+        keys = variants.all_variants(issue, project.newsletter)
+        slots = variants.issue_slots(issue)
+        start = time.perf_counter()
+        for key in keys:
+            build_variant(
+                project, ISSUE, issue, language=key.language, interests=key.interests, slots=slots
+            )
+        per_variant.append((time.perf_counter() - start) / len(keys))
+        count = len(keys)
+    print(f"Vol. 36: {count} variants (editions x subsets of its pillars), median of {runs} runs")
+    print(f"  one build_issue() (reference)   {statistics.median(reference) * 1000:8.1f} ms")
+    print(f"  build_variant() per variant     {statistics.median(per_variant) * 1000:8.1f} ms")
+    print(f"  all {count} variants               {statistics.median(per_variant) * count:8.2f} s")
+
+
+def make_project(folder: Path, readers: int, personal: bool) -> Path:
+    root = folder / ("personal" if personal else "plain")
+    root.mkdir()
+    shutil.copy(REPO / "newsletter.yaml", root / "newsletter.yaml")
+    (root / "issues").mkdir()
+    (root / "subscribers").mkdir()
+    text = ISSUE.read_text(encoding="utf-8")
+    if personal:
+        # 3 editions: give Albanian a translated subject so sq readers are an edition of their own.
+        text = text.replace(
+            'subject: "UNODC in South Eastern Europe — Newsletter Vol. 36"',
+            'subject: "{{ name | default(\\"Colleague\\") }}: UNODC in SEE — Vol. 36"',
+        )
+        text += '  sq:\n    subject: "{{ name | default(\\"Koleg\\") }}: UNODC në EJL — Nr. 36"\n'
+        # Give a pillar IV section so all 4 pillars are tailored.
+        text = text.replace(
+            '  - title: "Human Trafficking and Migrant Smuggling"\n    pillar: II',
+            '  - title: "Human Trafficking and Migrant Smuggling"\n    pillar: IV',
+        )
+    else:
+        text = text.replace("tailor: lead\n", "")
+        text = text.replace('Dear {{ name | default("colleague") }},', "Dear colleague,")
+        text = text.split("\n# The Serbian (Latin) edition")[0] + "\n"
+    (root / "issues" / "vol-36.yaml").write_text(text, encoding="utf-8")
+    rng = random.Random(12)
+    with open(root / "subscribers" / "bench.csv", "w", encoding="utf-8") as out:
+        out.write("email,name,language,interests\n")
+        for n in range(readers):
+            chosen = [p for p in PILLARS if rng.random() < 0.35]
+            out.write(
+                f"reader{n}@example.org,Reader {n},{rng.choice(LANGUAGES)},{';'.join(chosen)}\n"
+            )
+    return root
+
+
+def send_fill(readers: int, personal: bool) -> None:
+    """One measurement, in a process of its own so that its peak memory is its own."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = make_project(Path(folder), readers, personal)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        start = time.perf_counter()
+        plan = plan_send(load_project(root), root / "issues" / "vol-36.yaml", "bench")
+        planned = time.perf_counter() - start
+        report = dry_run(plan)
+        total = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        assert report.rendered == readers, report.problems[:3]
+        variants_count = len(plan.variants.keys) if plan.variants else 1
+        kind = "variants + merge fields" if personal else "one variant"
+        print(
+            f"  {readers:>7,} readers, {kind:<24} {variants_count:>3} variant(s): "
+            f"plan {planned:6.2f} s, fill {readers / (total - planned):7,.0f} msg/s, "
+            f"peak RSS {peak / 1024:6.1f} MiB (after import {before / 1024:5.1f})",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--readers", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        send_fill(args.child[0], bool(args.child[1]))
+        return
+    variant_render(args.runs)
+    print("Send before the wire (find variants, render each once, fill every message):")
+    for readers in args.readers:
+        for personal in (0, 1):
+            command = [sys.executable, __file__, "--child", str(readers), str(personal)]
+            subprocess.run(command, check=True)
+
+
+if __name__ == "__main__":
+    main()
