@@ -28,10 +28,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from composer.build import build_issue, build_variant  # noqa: E402
-from composer.delivery.plan import dry_run, plan_send  # noqa: E402
-from composer.project import load_project  # noqa: E402
-from composer.render import variants  # noqa: E402
+from composer.build import build_issue, build_variant
+from composer.delivery.plan import dry_run, plan_send
+from composer.project import load_project
+from composer.render import variants
 
 ISSUE = REPO / "issues" / "vol-36.yaml"
 LANGUAGES = ["en", "sr", "sq"]
