@@ -25,14 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
 from composer.build import build_issue, build_variant
 from composer.delivery.plan import dry_run, plan_send
 from composer.project import load_project
 from composer.render import variants
 
+REPO = Path(__file__).resolve().parent.parent
 ISSUE = REPO / "issues" / "vol-36.yaml"
 LANGUAGES = ["en", "sr", "sq"]
 PILLARS = ["I", "II", "III", "IV"]
