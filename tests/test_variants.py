@@ -203,3 +203,33 @@ def test_sendgrid_refuses_variants_instead_of_dropping_them(project: Path) -> No
     )  # fmt: skip
     assert result.code == 2
     assert "SendGrid transport cannot send variants" in result.stderr
+
+
+def test_sendgrid_fills_merge_fields_as_substitutions(project: Path) -> None:
+    from doubles.sendgrid_api import SendGridDouble
+
+    (project / "subscribers" / "one.csv").write_text(
+        "email,name,country,organization\n"
+        "ana@example.org,Ana <Petrović>,Serbia,Ministry\n"
+        "dan@example.com,,,\n",
+        encoding="utf-8",
+    )
+    key = "SG.variant-test-key"
+    with SendGridDouble(api_key=key) as double:
+        result = run_compose(
+            "send", "issues/tailored.yaml", "--list", "one", "--transport", "sendgrid", "--yes",
+            cwd=project, env={**SECRET, "SENDGRID_API_KEY": key,
+                              "COMPOSE_SENDGRID_HOST": double.url},
+        )  # fmt: skip
+        assert result.code == 0, result.stderr
+        _, ana = double.personalization("ana@example.org")
+        _, dan = double.personalization("dan@example.com")
+        text, body = double.rendered("ana@example.org")
+        dan_text, _ = double.rendered("dan@example.com")
+    assert ana["subject"] == "Ana <Petrović>, your UNODC SEE news"
+    assert dan["subject"] == "Colleague, your UNODC SEE news"
+    assert "Dear Ana <Petrović>," in text
+    assert "Dear Ana &lt;Petrović&gt;," in body
+    assert "officers from Serbia trained" in " ".join(text.split())
+    assert "Dear colleague," in dan_text
+    assert "-compose" not in text + body and "zqMERGE" not in text + body

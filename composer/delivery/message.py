@@ -447,15 +447,22 @@ class MessageTemplate:
         out.append(b"." + CRLF)
         return b"".join(out)
 
-    def _merge_values(self, fill: Fill | None, values: dict[str, str]) -> tuple[str, ...]:
-        """Put the reader's merge values into `values`; refuse one that could break a line."""
+    def merge_values(self, fill: Fill | None) -> tuple[str, ...]:
+        """The reader's value of each merge field (defaults where they have none); a value
+        that could break a line is refused."""
         given = fill.values if fill is not None else ()
         merged = given[: len(self._defaults)] + self._defaults[len(given) :]
-        for n, value in enumerate(merged[: len(self.merge_fields)]):
+        for value in merged:
             if _CONTROL.search(value):
                 raise ValueError(
                     f"refusing a merge value with a line break or control character: {value!r}"
                 )
+        return merged
+
+    def _merge_values(self, fill: Fill | None, values: dict[str, str]) -> tuple[str, ...]:
+        """Put the reader's merge values into `values` for the parts' slots."""
+        merged = self.merge_values(fill)
+        for n, value in enumerate(merged):
             values[f"m{n}_text"] = value
             values[f"m{n}_html"] = html.escape(value, quote=True)
         return merged

@@ -136,7 +136,7 @@ def plan_send(
     if selection is not None:  # issue 12: every reader their own variant, each rendered once
         found = plan_variants(project, issue_path, built.loaded, selection, mode, built)
         template = found.template(project.newsletter, list_name)
-        refuse_unsupported(found, settings.kind)
+    refuse_unsupported(found, settings.kind)  # issue 12
     sender = make_transport(settings, template, built.slug)
     plan = SendPlan(
         project, built, list_name, segment, selection, settings, template, sender,

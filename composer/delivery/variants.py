@@ -228,14 +228,16 @@ class VariantTemplate(MessageTemplate):
         )  # fmt: skip
 
 
-def refuse_unsupported(plan: VariantPlan, transport: str) -> None:
-    """SendGrid sends one body with substitutions per batch: variants and merge fields there
-    are not built yet, and an option a transport cannot honour is an error, never dropped."""
-    if transport == "sendgrid" and (len(plan.builts) > 1 or plan.fields):
+def refuse_unsupported(plan: VariantPlan | None, transport: str) -> None:
+    """SendGrid sends one body per request with substitutions per reader (merge fields are
+    substitutions): several variants there are not built yet, and an option a transport cannot
+    honour is an error, never dropped."""
+    count = len(plan.builts) if plan is not None else 1
+    if transport == "sendgrid" and count > 1:
         raise UsageError(
-            f"the SendGrid transport cannot send variants ({len(plan.builts)}) or merge fields "
-            "yet; send with the smtp or outbox transport, or without translations, tailor: and "
-            "merge fields"
+            f"the SendGrid transport cannot send variants yet (this list needs {count}: "
+            "editions x interests); send with the smtp or outbox transport, or to readers of "
+            "one edition and interest set (merge fields alone work)"
         )
 
 
