@@ -83,8 +83,10 @@ class SendPlan:
     def content_sha(self) -> str:
         """A fingerprint of what is sent, to notice an issue edited between runs."""
         digest = hashlib.sha256()
-        for part in (self.built.subject, self.built.email_txt, self.built.email_html):
-            digest.update(part.encode("utf-8") + b"\0")
+        builts = self.variants.builts if self.variants is not None else [self.built]  # issue 12
+        for built in builts:
+            for part in (built.subject, built.email_txt, built.email_html):
+                digest.update(part.encode("utf-8") + b"\0")
         return digest.hexdigest()[:16]
 
     def envelope(
