@@ -18,6 +18,7 @@ from composer.build import build_issue
 from composer.project import load_project
 from composer.web.preview import Preview, open_preview
 from composer.web.preview.viewas import build_variants
+from tests.axe import describe, serious_violations
 from tests.browser import offline_page
 from tests.conftest import REPO
 from tests.test_email_browser import open_email, overflow
@@ -83,6 +84,8 @@ def test_view_as_a_variant_and_as_a_reader(page: Page, preview: Preview) -> None
         f"showing {READER} (sr-Latn, I+II)", timeout=WAIT_MS
     )
     expect(email.get_by_text("Dobar dan, Ana Petrović,")).to_have_count(1, timeout=WAIT_MS)
+    violations = serious_violations(page)  # with the "view as" row showing
+    assert not violations, describe(violations)
     page.fill("#as-reader", "nobody@example.org")
     page.click("#as-show")
     expect(page.locator("#view-status")).to_contain_text(
