@@ -101,10 +101,12 @@ def build_variant(
     language: str | None = None,
     interests: tuple[str, ...] = (),
     slots: merge.Slots | None = None,
+    email_only: bool = False,
 ) -> BuiltIssue:
     """Render one variant of a loaded issue: `language` picks the edition, `interests` tailor it.
 
-    `slots` numbers the merge fields; a send passes one for all its variants.
+    `slots` numbers the merge fields; a send passes one for all its variants, and `email_only`:
+    a send needs neither the web version nor the checks (the size guard still decides the mode).
     """
     slug = issue_slug(issue_path)
     newsletter = project.newsletter
@@ -158,6 +160,13 @@ def build_variant(
         unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
         preferences_url=PREFERENCES_PLACEHOLDER,
     )
+    if email_only:
+        return BuiltIssue(
+            slug=slug, source=issue_path, issue=issue, newsletter=newsletter, view=view,
+            mode=chosen, email_html=email_html, email_txt=email_txt, web_html="",
+            full_size=full_size, checks=tuple(guard), language=edition, interests=wanted,
+            loaded=original, merge_fields=tuple(slots.fields),
+        )  # fmt: skip
     web_mjml = templates.render(
         folder,
         EMAIL_TEMPLATE,

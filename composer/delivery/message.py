@@ -84,13 +84,26 @@ def encode_header(name: str, value: str) -> bytes:
     return f"{name}: {folded}\r\n".encode("ascii")
 
 
-def encoded_words(text: str) -> str:
-    """`text` as RFC 2047 base64 encoded-words of at most 75 characters, folded with CRLF SP."""
+def subject_header(value: str) -> bytes:
+    """A per-reader Subject: as encode_header() writes it, without its cost when it is short
+    ASCII, else as base64 encoded-words (each line within 78 characters)."""
+    value = " ".join(_CONTROL.sub(" ", value).split())
+    if value.isascii():
+        if len(value) <= 69 and not value.startswith("=?") and "=?" not in value:
+            return f"Subject: {value}\r\n".encode("ascii")
+        return encode_header("Subject", value)
+    # "Subject: " and a word of 42 bytes (56 base64 characters) keep the first line within 78.
+    return f"Subject: {encoded_words(value, first=42)}\r\n".encode("ascii")
+
+
+def encoded_words(text: str, first: int = _WORD_BYTES) -> str:
+    """`text` as RFC 2047 base64 encoded-words of at most 75 characters, folded with CRLF SP;
+    `first`: bytes in the first word, shorter when a header name stands before it."""
     data = text.encode("utf-8")
     words = []
     start = 0
     while start < len(data):
-        end = min(start + _WORD_BYTES, len(data))
+        end = min(start + (first if not words else _WORD_BYTES), len(data))
         while end < len(data) and data[end] & 0xC0 == 0x80:  # never split a character
             end -= 1
         words.append("=?utf-8?b?" + base64.b64encode(data[start:end]).decode("ascii") + "?=")
@@ -420,7 +433,7 @@ class MessageTemplate:
             *(
                 [
                     self._from_line,
-                    encode_header("Subject", merge.fill(self.subject, merged)),
+                    subject_header(merge.fill(self.subject, merged)),
                     self._head_rest,
                 ]
                 if self._subject_merged

@@ -45,13 +45,17 @@ class VariantPlan:
     fields: tuple[merge.Field, ...]
     warnings: list[str] = field(default_factory=list)
     _index: dict[VariantKey, int] = field(default_factory=dict, repr=False)
+    _memo: dict[tuple[str | None, str | None], int] = field(default_factory=dict, repr=False)
 
     def fill_for(self, newsletter: Newsletter, columns: dict[str, str]) -> Fill:
         """One reader's variant and merge values."""
-        key = variants.variant_for(
-            self.issue, newsletter, columns.get(LANGUAGE_COLUMN), columns.get(INTERESTS_COLUMN)
-        )
-        return Fill(self._index.get(key, 0), merge.reader_values(list(self.fields), columns))
+        cells = (columns.get(LANGUAGE_COLUMN), columns.get(INTERESTS_COLUMN))
+        index = self._memo.get(cells)
+        if index is None:  # a list has few distinct cells: each is matched once
+            key = variants.variant_for(self.issue, newsletter, *cells)
+            index = self._memo[cells] = self._index.get(key, 0)
+        values = merge.reader_values(self.fields, columns) if self.fields else ()
+        return Fill(index, values)
 
     def template(self, newsletter: Newsletter, list_name: str) -> MessageTemplate:
         """One message template for the whole send (a VariantTemplate when there are several)."""
@@ -119,6 +123,7 @@ def plan_variants(
             language=key.language,
             interests=key.interests,
             slots=slots,
+            email_only=True,  # a send needs neither web versions nor checks of each variant
         )
         for key in keys
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from jinja2 import TemplateSyntaxError, nodes
@@ -144,7 +145,7 @@ def clean_value(value: str) -> str:
     return " ".join(_CONTROL.sub(" ", value).split())[:MAX_VALUE_CHARS]
 
 
-def reader_values(fields: list[Field], columns: dict[str, str]) -> tuple[str, ...]:
+def reader_values(fields: Sequence[Field], columns: Mapping[str, str]) -> tuple[str, ...]:
     """Each field's value for one reader: the cell, else the default, else the empty string."""
     out = []
     for item in fields:
