@@ -100,7 +100,7 @@ def encoded_words(text: str, first: int = _WORD_BYTES) -> str:
     """`text` as RFC 2047 base64 encoded-words of at most 75 characters, folded with CRLF SP;
     `first`: bytes in the first word, shorter when a header name stands before it."""
     data = text.encode("utf-8")
-    words = []
+    words: list[str] = []
     start = 0
     while start < len(data):
         end = min(start + (first if not words else _WORD_BYTES), len(data))
