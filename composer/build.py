@@ -124,7 +124,7 @@ def build_variant(
 
     full_html, full_size = "", -1
     if mode in ("auto", "full"):
-        raw = _email_mjml_html(folder, view, "full")
+        raw = _email_mjml_html(folder, view, "full", edition)
         full_size = len(raw.encode("utf-8"))
         # Inlining only adds bytes, so a raw full email over budget can skip the costly inlining.
         if mode == "full" or full_size <= budget:
@@ -143,7 +143,7 @@ def build_variant(
             )
     else:
         chosen = "digest"
-        email_html = html_render.inline_css(_email_mjml_html(folder, view, "digest"), css)
+        email_html = html_render.inline_css(_email_mjml_html(folder, view, "digest", edition), css)
         size = len(email_html.encode("utf-8"))
         if size > budget:
             guard.append(
@@ -159,6 +159,7 @@ def build_variant(
         mode=chosen,
         unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
         preferences_url=PREFERENCES_PLACEHOLDER,
+        language=edition,  # the variant's edition (BCP 47), for the theme's own strings
     )
     if email_only:
         return BuiltIssue(
@@ -175,6 +176,7 @@ def build_variant(
         web=True,
         unsubscribe_url=None,
         preferences_url=None,
+        language=edition,
     )
     web_html = html_render.with_theme(html_render.mjml_to_html(web_mjml, EMAIL_TEMPLATE), css)
     defaults = tuple(f.default or "" for f in slots.fields)
@@ -244,7 +246,7 @@ def inside(folder: Path, name: str) -> Path:
     return target
 
 
-def _email_mjml_html(folder: Path, view: IssueView, mode: str) -> str:
+def _email_mjml_html(folder: Path, view: IssueView, mode: str, language: str) -> str:
     """The email as MJML renders it, before inlining."""
     mjml = templates.render(
         folder,
@@ -254,6 +256,7 @@ def _email_mjml_html(folder: Path, view: IssueView, mode: str) -> str:
         web=False,
         unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
         preferences_url=PREFERENCES_PLACEHOLDER,
+        language=language,  # the variant's edition (BCP 47), for the theme's own strings
     )
     return html_render.mjml_to_html(mjml, EMAIL_TEMPLATE)
 
