@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Literal
 
 from composer.errors import ComposeError, UsageError
+from composer.issue import merge
 from composer.issue.load import load_issue
+from composer.issue.model import Issue
 from composer.modes import MODES, Mode
 from composer.project import STATE_DIR, Project, display_path
-from composer.render import PREFERENCES_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, templates
+from composer.render import PREFERENCES_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, templates, variants
 from composer.render import cache as render_cache
 from composer.render import html as html_render
 from composer.render.checks import Check, RenderedEmail, run_checks
-from composer.render.i18n import resolve_language
 from composer.render.view import IssueView, build_view
 
 # An issue's slug (its file name) becomes a folder, an outbox folder and a web address.
@@ -36,14 +37,38 @@ class BuiltIssue(RenderedEmail):
 
     slug: str
     source: Path
-    language: str  # the theme's language this was rendered in (a BCP 47 tag)
     view: IssueView
     web_html: str
     checks: tuple[Check, ...] = ()  # run once by build_issue(), in the order the preview lists them
+    # The variant this is (edition x pillar interests) and the merge fields whose markers the
+    # email holds, filled per reader by delivery/message.py (web_html has their defaults).
+    language: str = ""
+    interests: tuple[str, ...] = ()
+    loaded: Issue | None = None  # the issue as its file says it, before translation and markers
+    merge_fields: tuple[merge.Field, ...] = ()
 
     @property
     def subject(self) -> str:
         return self.issue.subject
+
+    @property
+    def written_subject(self) -> str:
+        """The subject as the file writes it (merge fields as `{{ name }}`), for people."""
+        return self.loaded.subject if self.loaded is not None else self.subject
+
+    @property
+    def defaults(self) -> tuple[str, ...]:
+        """Each merge field's value for a reader whose columns are empty: its default or ''."""
+        return tuple(f.default or "" for f in self.merge_fields)
+
+    def filled(self, values: tuple[str, ...] | None = None) -> tuple[str, str, str]:
+        """Subject, HTML and text with the merge fields filled (defaults unless `values`)."""
+        values = self.defaults if values is None else values
+        return (
+            merge.fill(self.subject, values),
+            merge.fill(self.email_html, values, escape=True),
+            merge.fill(self.email_txt, values),
+        )
 
     @property
     def warnings(self) -> list[str]:
@@ -52,29 +77,65 @@ class BuiltIssue(RenderedEmail):
 
 
 def build_issue(
-    project: Project, issue_path: Path, mode: Mode = "auto", language: str | None = None
+    project: Project,
+    issue_path: Path,
+    mode: Mode = "auto",
+    *,
+    language: str | None = None,
+    interests: tuple[str, ...] = (),
 ) -> BuiltIssue:
-    """Validate and render one issue; nothing is written (but the render cache).
-
-    `language` (a BCP 47 tag, default the newsletter's) picks the theme's catalogue, `<html lang>`
-    and how dates are written; a language the theme has no catalogue for gets English.
-    """
-    with render_cache.using(project.root / STATE_DIR / RENDER_CACHE):
-        return _build_issue(project, issue_path, mode, language)
-
-
-def _build_issue(
-    project: Project, issue_path: Path, mode: Mode, language: str | None
-) -> BuiltIssue:
+    """Validate and render one issue (one variant of it: edition x interests); nothing is written."""
     if mode not in MODES:
         raise UsageError(f"unknown mode '{mode}' (use {', '.join(MODES)})")
     if not issue_path.is_file():
         raise ComposeError("no such issue file", display_path(issue_path))
+    issue_slug(issue_path)  # a file name that cannot be a slug is refused before reading it
+    issue = load_issue(issue_path, project.newsletter, display_path(issue_path))
+    return build_variant(project, issue_path, issue, mode, language=language, interests=interests)
+
+
+def build_variant(
+    project: Project,
+    issue_path: Path,
+    original: Issue,
+    mode: Mode = "auto",
+    *,
+    language: str | None = None,
+    interests: tuple[str, ...] = (),
+    slots: merge.Slots | None = None,
+    email_only: bool = False,
+) -> BuiltIssue:
+    """Render one variant of a loaded issue: `language` picks the edition, `interests` tailor it.
+
+    `slots` numbers the merge fields; a send passes one for all its variants, and `email_only`:
+    a send needs neither the web version nor the checks (the size guard still decides the mode).
+    Nothing is written but the render cache (composer/render/cache.py).
+    """
+    with render_cache.using(project.root / STATE_DIR / RENDER_CACHE):
+        return _render_variant(
+            project, issue_path, original, mode, language, interests, slots, email_only
+        )
+
+
+def _render_variant(
+    project: Project,
+    issue_path: Path,
+    original: Issue,
+    mode: Mode,
+    language: str | None,
+    interests: tuple[str, ...],
+    slots: merge.Slots | None,
+    email_only: bool,
+) -> BuiltIssue:
     slug = issue_slug(issue_path)
     newsletter = project.newsletter
-    issue = load_issue(issue_path, newsletter, display_path(issue_path))
-    view = build_view(issue, newsletter, slug)
-    lang = resolve_language(language or newsletter.language)
+    edition = variants.edition_for(original, newsletter, language)
+    wanted = variants.interests_for(original, ";".join(interests))
+    slots = slots or variants.issue_slots(original)
+    issue = variants.mark_fields(variants.translate(original, edition), slots)
+    view = build_view(issue, newsletter, slug, anchors_from=original)
+    web_view = view
+    view = variants.tailor_view(view, wanted, original.tailor)
     folder = project.theme_dir
     css = templates.stylesheet(folder)
     budget = newsletter.max_email_kb * KB
@@ -82,7 +143,7 @@ def _build_issue(
 
     full_html, full_size = "", -1
     if mode in ("auto", "full"):
-        raw = _email_mjml_html(folder, view, "full", lang)
+        raw = _email_mjml_html(folder, view, "full", edition)
         full_size = len(raw.encode("utf-8"))
         # Inlining only adds bytes, so a raw full email over budget can skip the costly inlining.
         if mode == "full" or full_size <= budget:
@@ -101,7 +162,7 @@ def _build_issue(
             )
     else:
         chosen = "digest"
-        email_html = html_render.inline_css(_email_mjml_html(folder, view, "digest", lang), css)
+        email_html = html_render.inline_css(_email_mjml_html(folder, view, "digest", edition), css)
         size = len(email_html.encode("utf-8"))
         if size > budget:
             guard.append(
@@ -113,28 +174,46 @@ def _build_issue(
     email_txt = templates.render(
         folder,
         TEXT_TEMPLATE,
-        lang,
         v=view,
         mode=chosen,
         unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
         preferences_url=PREFERENCES_PLACEHOLDER,
+        language=edition,  # the variant's edition (BCP 47), for the theme's own strings
     )
+    if email_only:
+        return BuiltIssue(
+            slug=slug, source=issue_path, issue=issue, newsletter=newsletter, view=view,
+            mode=chosen, email_html=email_html, email_txt=email_txt, web_html="",
+            full_size=full_size, checks=tuple(guard), language=edition, interests=wanted,
+            loaded=original, merge_fields=tuple(slots.fields),
+        )  # fmt: skip
     web_mjml = templates.render(
         folder,
         EMAIL_TEMPLATE,
-        lang,
-        v=view,
+        v=web_view,
         mode="full",
         web=True,
         unsubscribe_url=None,
         preferences_url=None,
+        language=edition,
     )
     web_html = html_render.with_theme(html_render.mjml_to_html(web_mjml, EMAIL_TEMPLATE), css)
-    checks = run_checks(RenderedEmail(issue, newsletter, chosen, email_html, email_txt, full_size))
+    defaults = tuple(f.default or "" for f in slots.fields)
+    web_html = merge.fill(web_html, defaults, escape=True)
+    # The checks read what a reader without any column would get (their defaults).
+    checks = run_checks(
+        RenderedEmail(
+            variants.mark_fields(variants.translate(original, edition), _DefaultSlots(slots)),
+            newsletter,
+            chosen,
+            merge.fill(email_html, defaults, escape=True),
+            merge.fill(email_txt, defaults),
+            full_size,
+        )
+    )
     return BuiltIssue(
         slug=slug,
         source=issue_path,
-        language=lang,
         issue=issue,
         newsletter=newsletter,
         view=view,
@@ -144,7 +223,22 @@ def _build_issue(
         web_html=web_html,
         full_size=full_size,
         checks=(*guard, *checks),
+        language=edition,
+        interests=wanted,
+        loaded=original,
+        merge_fields=tuple(slots.fields),
     )
+
+
+class _DefaultSlots(merge.Slots):
+    """Marks each field with its default: the issue as a reader with empty columns reads it."""
+
+    def __init__(self, slots: merge.Slots) -> None:
+        super().__init__()
+        self._slots = slots
+
+    def marker(self, item: merge.Field) -> str:
+        return item.default or ""
 
 
 def _over_budget(message: str) -> Check:
@@ -176,12 +270,12 @@ def _email_mjml_html(folder: Path, view: IssueView, mode: str, language: str) ->
     mjml = templates.render(
         folder,
         EMAIL_TEMPLATE,
-        language,
         v=view,
         mode=mode,
         web=False,
         unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
         preferences_url=PREFERENCES_PLACEHOLDER,
+        language=language,  # the variant's edition (BCP 47), for the theme's own strings
     )
     return html_render.mjml_to_html(mjml, EMAIL_TEMPLATE)
 
@@ -201,9 +295,10 @@ def write_build(built: BuiltIssue, out_dir: Path, sample_message: bytes) -> Path
             f"cannot write the build: {exc.strerror}", display_path(out_dir)
         ) from None
     try:
+        _, email_html, email_txt = built.filled()
         files = {
-            "email.html": built.email_html,
-            "email.txt": built.email_txt,
+            "email.html": email_html,
+            "email.txt": email_txt,
             "web.html": built.web_html,
             "meta.json": json.dumps(_meta(built), indent=2, ensure_ascii=False) + "\n",
         }
@@ -231,10 +326,10 @@ def _meta(built: BuiltIssue) -> dict[str, object]:
     issue = built.issue
     return {
         "slug": built.slug,
-        "subject": issue.subject,
+        "subject": merge.fill(issue.subject, built.defaults),
         "volume": issue.volume,
         "date": issue.date.isoformat(),
-        "preheader": issue.preheader,
+        "preheader": merge.fill(issue.preheader or "", built.defaults) or None,
         "mode": built.mode,
         "language": built.language,
         "email_bytes": built.email_size,

@@ -130,3 +130,26 @@ def browser() -> Iterator[Browser]:
 def small_project(tmp_path: Path) -> Path:
     """A writable copy of tests/fixtures/compose/project (newsletter.yaml + issues/small.yaml)."""
     return copy_project(SMALL_PROJECT, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def editions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample project with an edition of both seeds in each language: the theme's strings
+    follow the edition a reader gets (an issue not translated into a language is English)."""
+    root = tmp_path_factory.mktemp("editions")
+    (root / "issues").mkdir()
+    shutil.copy(REPO / "newsletter.yaml", root / "newsletter.yaml")
+    vol36 = (REPO / "issues" / "vol-36.yaml").read_text(encoding="utf-8")
+    vol36 = vol36.replace(
+        "\ntranslations:\n",
+        '\ntranslations:\n  sq:\n    subject: "UNODC në Evropën Juglindore"\n',
+        1,
+    )
+    (root / "issues" / "vol-36.yaml").write_text(vol36, encoding="utf-8")
+    may = (REPO / "issues" / "2022-05.yaml").read_text(encoding="utf-8")
+    may += (
+        '\ntranslations:\n  sr-Latn:\n    subject: "UNODC u Jugoistočnoj Evropi"\n'
+        '  sq:\n    subject: "UNODC në Evropën Juglindore"\n'
+    )
+    (root / "issues" / "2022-05.yaml").write_text(may, encoding="utf-8")
+    return root

@@ -35,7 +35,9 @@ def test_roles_are_shown_and_a_contact_without_address_is_reached_through_reply_
     assert "Marko Horvat, Programme Officer (via\nteam@example.org)" in built.email_txt
 
 
-def test_merge_field_syntax_is_refused_until_merge_fields_exist(small_project: Path) -> None:
+def test_merge_fields_other_than_the_two_forms_are_refused_where_they_stand(
+    small_project: Path,
+) -> None:
     issue = small_project / "issues" / "small.yaml"
     edit(
         issue,
@@ -43,9 +45,10 @@ def test_merge_field_syntax_is_refused_until_merge_fields_exist(small_project: P
         "          Dear {{ name }}, a new port control unit",
     )
     edit(issue, 'subject: "UNODC', 'subject: "{% if x %}UNODC')
+    edit(issue, "  - title: Container control", "  - title: Container {{ name }}")
     result = run_compose("validate", "issues/small.yaml", cwd=small_project)
     assert result.code == 1
     lines = result.stderr.splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith("issues/small.yaml:3:10: '{%' would reach readers as written")
-    assert lines[1].startswith("issues/small.yaml:17:15: '{{' would reach readers as written")
+    assert len(lines) == 2  # the body's {{ name }} is a merge field: allowed
+    assert lines[0].startswith("issues/small.yaml:3:11: '{% if x %}' is not a merge field")
+    assert lines[1].startswith("issues/small.yaml:9:22: 'title' cannot hold merge fields")

@@ -143,9 +143,9 @@ EMAIL_ONLY = {  # the footer's links, which the web version does not have
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_the_issue_is_rendered_in_the_language(language: str) -> None:
-    project = load_project(REPO)
-    issue = REPO / "issues" / "vol-36.yaml"
+def test_the_issue_is_rendered_in_the_language(language: str, editions: Path) -> None:
+    project = load_project(editions)
+    issue = editions / "issues" / "vol-36.yaml"
     built = build_issue(project, issue, language=language)
     assert built.language == language
     english = build_issue(project, issue)
@@ -162,7 +162,7 @@ def test_the_issue_is_rendered_in_the_language(language: str) -> None:
         "sr-Latn": "Doprinosi ostvarenju SDG 16.4: ",
         "sq": "Kontribuon në arritjen e SDG 16.4: ",
     }
-    may = build_issue(project, REPO / "issues" / "2022-05.yaml", language=language)
+    may = build_issue(project, editions / "issues" / "2022-05.yaml", language=language)
     assert sdg[language] in may.web_html  # the targets' official wording stays as the UN wrote it
     assert "Contributes to SDG" not in may.web_html + may.email_txt
     # The same issue, the same checks: a translation adds no warning of its own.
@@ -170,6 +170,13 @@ def test_the_issue_is_rendered_in_the_language(language: str) -> None:
     digest = build_issue(project, issue, mode="digest", language=language)
     assert {"sr-Latn": "Opširnije", "sq": "Lexoni më shumë"}[language] in digest.email_html
     assert "Read more" not in digest.email_html + digest.email_txt
+
+
+def test_a_language_the_issue_has_no_edition_in_gets_the_english_issue() -> None:
+    project = load_project(REPO)
+    may = REPO / "issues" / "2022-05.yaml"  # no translations: every reader reads it in English
+    albanian = build_issue(project, may, language="sq")
+    assert albanian.language == "en" and albanian.email_html == build_issue(project, may).email_html
 
 
 def test_an_unknown_language_gets_the_english_issue() -> None:

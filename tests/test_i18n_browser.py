@@ -160,8 +160,12 @@ def test_the_reader_pages_in_chromium(browser: Browser, tmp_path: Path, language
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_the_email_and_web_version_in_chromium(browser: Browser, language: str) -> None:
-    built = build_issue(load_project(REPO), REPO / "issues" / "vol-36.yaml", language=language)
+def test_the_email_and_web_version_in_chromium(
+    browser: Browser, language: str, editions: Path
+) -> None:
+    built = build_issue(
+        load_project(editions), editions / "issues" / "vol-36.yaml", language=language
+    )
     heading = {"sr-Latn": "U ovom broju", "sq": "Në këtë numër"}[language]
     for part, html in (("email.html", built.email_html), ("web.html", built.web_html)):
         with offline_page(browser, PHONE) as page:

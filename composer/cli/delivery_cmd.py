@@ -88,11 +88,17 @@ def send(
         app.project(near=file), file, list_names, segment, transport=transport, mode=mode,
         skip_invalid=skip_invalid, test_only=bool(tests), retry_unknown=retry_unknown, at=at,
     )  # fmt: skip
-    for warning in plan.built.warnings:
+    for warning in [*plan.built.warnings, *(plan.variants.warnings if plan.variants else [])]:
         click.echo(f"warning: {warning}", err=True)
     if dry_run:
         report = render_all(plan)
         _describe(plan, tests)
+        if plan.variants is not None:
+            from composer.delivery.variants import describe
+
+            click.echo(f"{len(plan.variants.keys)} variant(s), each rendered once:")
+            for line in describe(plan.variants):
+                click.echo(line)
         click.echo(
             f"dry run: rendered {report.rendered} message(s), {report.total_bytes:,} bytes "
             f"(largest {report.largest:,}); {report.skipped} already sent; nothing was sent"
@@ -137,7 +143,7 @@ def send(
 def _describe(plan: SendPlan, tests: tuple[str, ...]) -> None:
     built = plan.built
     click.echo(f"issue:      {built.source} ({built.mode} mode)")
-    click.echo(f"subject:    {built.subject}")
+    click.echo(f"subject:    {built.written_subject}")
     audience = plan.audience  # None for a test send
     if audience is None:
         click.echo(f"test to:    {', '.join(tests)} (list {plan.list_name}; nothing is recorded)")

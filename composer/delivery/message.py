@@ -11,11 +11,13 @@ import itertools
 import re
 import secrets
 import time
+from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Protocol
 
 from composer.delivery.dkim import relaxed_body
+from composer.issue import merge
 from composer.render import PREFERENCES_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER
 
 if TYPE_CHECKING:
@@ -85,13 +87,26 @@ def encode_header(name: str, value: str) -> bytes:
     return f"{name}: {folded}\r\n".encode("ascii")
 
 
-def encoded_words(text: str) -> str:
-    """`text` as RFC 2047 base64 encoded-words of at most 75 characters, folded with CRLF SP."""
+def subject_header(value: str) -> bytes:
+    """A per-reader Subject: as encode_header() writes it, without its cost when it is short
+    ASCII, else as base64 encoded-words (each line within 78 characters)."""
+    value = " ".join(_CONTROL.sub(" ", value).split())
+    if value.isascii():
+        if len(value) <= 69 and not value.startswith("=?") and "=?" not in value:
+            return f"Subject: {value}\r\n".encode("ascii")
+        return encode_header("Subject", value)
+    # "Subject: " and a word of 42 bytes (56 base64 characters) keep the first line within 78.
+    return f"Subject: {encoded_words(value, first=42)}\r\n".encode("ascii")
+
+
+def encoded_words(text: str, first: int = _WORD_BYTES) -> str:
+    """`text` as RFC 2047 base64 encoded-words of at most 75 characters, folded with CRLF SP;
+    `first`: bytes in the first word, shorter when a header name stands before it."""
     data = text.encode("utf-8")
-    words = []
+    words: list[str] = []
     start = 0
     while start < len(data):
-        end = min(start + _WORD_BYTES, len(data))
+        end = min(start + (first if not words else _WORD_BYTES), len(data))
         while end < len(data) and data[end] & 0xC0 == 0x80:  # never split a character
             end -= 1
         words.append("=?utf-8?b?" + base64.b64encode(data[start:end]).decode("ascii") + "?=")
@@ -293,16 +308,29 @@ class MessageTemplate:
         # A theme of the project's own may leave the preferences link out: its slot is then unused.
         text_slots = {unsubscribe_marker: "url_text", PREFERENCES_PLACEHOLDER: "prefs_text"}
         html_slots = {unsubscribe_marker: "url_html", PREFERENCES_PLACEHOLDER: "prefs_html"}
+        # Merge fields are slots like the links: filled per reader, plain in text, escaped in HTML.
+        self.merge_fields: tuple[merge.Field, ...] = tuple(getattr(built, "merge_fields", ()))
+        for n in range(len(self.merge_fields)):
+            marker = merge.MARKER_FORMAT.format(n)
+            text_slots[marker] = f"m{n}_text"
+            html_slots[marker] = f"m{n}_html"
+            room[f"m{n}_text"] = merge.MAX_VALUE_CHARS * 4  # UTF-8
+            room[f"m{n}_html"] = merge.MAX_VALUE_CHARS * 6  # &quot;
+        self._defaults = tuple(f.default or "" for f in self.merge_fields)
+        self._subject_merged = merge.MARKER.search(self.subject) is not None
         self._built = built
         self._text = _Part(self.text, text_slots, room, seven_bit)
         self._html = _Part(reflow_html(self.html), html_slots, room, seven_bit)
         self.eight_bit = self._text.eight_bit or self._html.eight_bit
         self._boundary = self._pick_boundary()
-        self._head = self._static_head()
+        # A subject with merge fields is encoded per reader, in its place after From.
+        self._from_line, subject, self._head_rest = self._static_head()
+        self._head = self._from_line + subject + self._head_rest
         self._text_head, self._html_head, self._tail = self._part_heads()
         # For DKIM: the header fields after the personal ones, and the body's fixed pieces.
         trailer, _, body_start = self._text_head.partition(CRLF + CRLF)
         self._trailer = trailer + CRLF
+        self._body_start = body_start
         self._relaxed = [relaxed_body(p) for p in (body_start, self._html_head, self._tail)]
         self._date_second = -1
         self._date = b""
@@ -327,16 +355,16 @@ class MessageTemplate:
             if boundary not in self.text and boundary not in self.html:
                 return boundary
 
-    def _static_head(self) -> bytes:
+    def _static_head(self) -> tuple[bytes, bytes, bytes]:
+        """From, Subject (empty when filled per reader), and the rest of the shared head."""
         news = self.newsletter
-        head = [
-            b"From: " + format_mailbox(news.from_.name, news.from_.email).encode("utf-8") + CRLF,
-            encode_header("Subject", self.subject),
-        ]
+        sender = format_mailbox(news.from_.name, news.from_.email)
+        subject = b"" if self._subject_merged else encode_header("Subject", self.subject)
+        head = []
         if news.reply_to is not None:
             reply_to = format_mailbox(news.reply_to.name, news.reply_to.email)
             head.append(b"Reply-To: " + reply_to.encode("utf-8") + CRLF)
-        return b"".join(head)
+        return b"From: " + sender.encode("utf-8") + CRLF, subject, b"".join(head)
 
     def _list_id_header(self, list_name: str | None) -> bytes:
         """The List-Id line of the list that reaches a reader (a send may span several lists)."""
@@ -406,6 +434,7 @@ class MessageTemplate:
         smtp_data: bool = False,
         list_name: str | None = None,
         dkim: DkimSigner | None = None,
+        fill: Fill | None = None,
     ) -> bytes:
         """The complete RFC 5322 message for one recipient, CRLF line endings throughout.
 
@@ -413,6 +442,7 @@ class MessageTemplate:
         static chunks were stuffed once, so a message costs no pass over its bytes.
         `list_name`: the list that reaches this reader (its List-Id), else the template's.
         `dkim`: signed by it, its DKIM-Signature the first field.
+        `fill`: the reader's merge values (defaults when None).
         """
         name = clean_name(recipient_name)
         url = check_url(unsubscribe_url)
@@ -425,8 +455,17 @@ class MessageTemplate:
             "prefs_text": prefs,
             "prefs_html": html.escape(prefs, quote=True),
         }
+        merged = self._merge_values(fill, values)
         out = [
-            self._head,
+            *(
+                [
+                    self._from_line,
+                    subject_header(merge.fill(self.subject, merged)),
+                    self._head_rest,
+                ]
+                if self._subject_merged
+                else [self._head]
+            ),
             self._list_id_header(list_name),
             b"To: " + format_mailbox(name, recipient_email).encode("utf-8") + CRLF,
             self._date_header(),
@@ -453,13 +492,51 @@ class MessageTemplate:
 
     def _signature(self, dkim: DkimSigner, personal: list[bytes], values: dict[str, str]) -> bytes:
         """The DKIM-Signature field: the body hashed from the pieces canonicalised up front."""
+        head = b"".join(personal) + self._trailer
+        if self._defaults:
+            # Merge values may hold spaces, which relaxed canonicalisation folds together with
+            # the text around them: the whole body is canonicalised for such a message.
+            raw = [self._body_start]
+            self._text.render(values, raw)
+            raw.append(self._html_head)
+            self._html.render(values, raw)
+            raw.append(self._tail)
+            canonical = relaxed_body(b"".join(raw))
+            return dkim.signature_header(head, hashlib.sha256(canonical).digest())
         body = [self._relaxed[0]]
         self._text.render(values, body, relaxed=True)
         body.append(self._relaxed[1])
         self._html.render(values, body, relaxed=True)
         body.append(self._relaxed[2])
-        head = b"".join(personal) + self._trailer
         return dkim.signature_header(head, hashlib.sha256(b"".join(body)).digest())
+
+    def merge_values(self, fill: Fill | None) -> tuple[str, ...]:
+        """The reader's value of each merge field (defaults where they have none); a value
+        that could break a line is refused."""
+        given = fill.values if fill is not None else ()
+        merged = given[: len(self._defaults)] + self._defaults[len(given) :]
+        for value in merged:
+            if _CONTROL.search(value):
+                raise ValueError(
+                    f"refusing a merge value with a line break or control character: {value!r}"
+                )
+        return merged
+
+    def _merge_values(self, fill: Fill | None, values: dict[str, str]) -> tuple[str, ...]:
+        """Put the reader's merge values into `values` for the parts' slots."""
+        merged = self.merge_values(fill)
+        for n, value in enumerate(merged):
+            values[f"m{n}_text"] = value
+            values[f"m{n}_html"] = html.escape(value, quote=True)
+        return merged
+
+
+@dataclass(frozen=True)
+class Fill:
+    """What one reader's message needs beyond the shared variant: which variant, their values."""
+
+    variant: int = 0
+    values: tuple[str, ...] = ()
 
 
 def sample_message(built: BuiltLike, newsletter: Newsletter) -> bytes:

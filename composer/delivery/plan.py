@@ -21,6 +21,7 @@ from composer.delivery.settings import Settings, resolve_settings
 from composer.delivery.tokens import TEST_COPY, load_secret, make_token
 from composer.delivery.transports import make_transport
 from composer.delivery.transports.base import Envelope, Transport
+from composer.delivery.variants import VariantPlan, plan_variants, refuse_unsupported
 from composer.errors import ComposeError, InvalidInput, Problem, SendRefused, UsageError
 from composer.issue.load import load_issue
 from composer.issue.model import Issue
@@ -49,6 +50,7 @@ class SendPlan:
     retry_unknown: bool = False
     schedule: Schedule | None = None  # --at
     waves: Counter[dt.datetime] = field(default_factory=Counter)  # when -> readers still to go
+    variants: VariantPlan | None = None  # the variants among the readers (each rendered once)
 
     @property
     def issue(self) -> str:
@@ -63,7 +65,7 @@ class SendPlan:
     @property
     def fingerprint(self) -> str:
         """Which issue this is, whatever its file is called."""
-        return issue_fingerprint(self.built.issue)
+        return issue_fingerprint(self.built.loaded or self.built.issue)  # as its file says it
 
     @property
     def done_states(self) -> frozenset[str]:
@@ -93,22 +95,37 @@ class SendPlan:
     def content_sha(self) -> str:
         """A fingerprint of what is sent, to notice an issue edited between runs."""
         digest = hashlib.sha256()
-        for part in (self.built.subject, self.built.email_txt, self.built.email_html):
-            digest.update(part.encode("utf-8") + b"\0")
+        builts = self.variants.builts if self.variants is not None else [self.built]  # issue 12
+        for built in builts:
+            for part in (built.subject, built.email_txt, built.email_html):
+                digest.update(part.encode("utf-8") + b"\0")
         return digest.hexdigest()[:16]
 
-    def envelope(self, email: str, key: str, name: str, list_name: str | None = None) -> Envelope:
-        """The envelope of one recipient, with their personal unsubscribe link for their list."""
+    def envelope(
+        self,
+        email: str,
+        key: str,
+        name: str,
+        list_name: str | None = None,
+        attributes: dict[str, str] | None = None,
+    ) -> Envelope:
+        """The envelope of one recipient, with their personal unsubscribe link for their list
+        (and their variant and merge values, read from `attributes`)."""
         list_name = list_name or self.list_name
         token = make_token(self.secret, list_name, key)
-        link = self.project.newsletter.unsubscribe_link(token)
-        return Envelope(key, email, name, link, token, list_name)
+        news = self.project.newsletter
+        fill = None
+        if self.variants is not None:
+            columns = {**(attributes or {}), "email": email, "name": name}
+            fill = self.variants.fill_for(news, columns)
+        link = news.unsubscribe_link(token)
+        return Envelope(key, email, name, link, token, list_name=list_name, fill=fill)
 
     def reader_envelope(self, reader: Reader) -> Envelope:
         """The envelope of one reader of the audience (with its send_at when the transport
         holds scheduled mail itself)."""
         r = reader.recipient
-        envelope = self.envelope(r.email, r.key, r.name, reader.list_name)
+        envelope = self.envelope(r.email, r.key, r.name, reader.list_name, r.attributes)
         if self.schedule is not None and self.transport.schedules_itself:
             send_at = int(self.when(reader).timestamp())
             envelope = dataclasses.replace(envelope, send_at=send_at)
@@ -160,10 +177,15 @@ def plan_send(
             update={"outbox_dir": str(settings.outbox_path / TEST_OUTBOX)}
         )
     template = MessageTemplate(built, project.newsletter, list_name)
+    found = None
+    if audience is not None:  # every reader their own variant, each rendered once
+        found = plan_variants(project, issue_path, built.loaded, audience, mode, built)
+        template = found.template(project.newsletter, list_name)
+    refuse_unsupported(found, settings.kind)  # issue 12
     sender = make_transport(settings, template, built.slug)
     plan = SendPlan(
         project, built, names, segment, audience, settings, template, sender,
-        load_secret(project), retry_unknown=retry_unknown,
+        load_secret(project), retry_unknown=retry_unknown, variants=found,
     )  # fmt: skip
     if audience is None:
         return plan
@@ -269,7 +291,9 @@ def identity_conflict(
 
 def check_issue_identity(log: DeliveryLog, plan: SendPlan) -> None:
     """Refuse to send a file whose slug the log already holds for a different issue."""
-    other = identity_conflict(log, plan.issue, plan.source, plan.fingerprint, plan.built.subject)
+    other = identity_conflict(
+        log, plan.issue, plan.source, plan.fingerprint, plan.built.written_subject
+    )
     if other is None:
         return
     shown = display_path(plan.built.source)
@@ -311,6 +335,8 @@ def dry_run(plan: SendPlan) -> DryRunReport:
                         envelope.name,
                         envelope.unsubscribe_url,
                         token=envelope.token,
+                        list_name=envelope.list_name,
+                        fill=envelope.fill,
                     )
                 except ValueError as exc:
                     path = plan.project.subscribers_dir / f"{reader.list_name}.csv"

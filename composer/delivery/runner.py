@@ -398,7 +398,7 @@ def _suppress_bounces(plan: SendPlan, log: DeliveryLog, summary: SendSummary) ->
 def _note_changes(plan: SendPlan, log: DeliveryLog, summary: SendSummary) -> None:
     schedule = plan.schedule
     record = SendRecord(
-        plan.built.subject, plan.built.mode, plan.content_sha, plan.transport.name, plan.segment,
+        plan.built.written_subject, plan.built.mode, plan.content_sha, plan.transport.name, plan.segment,
         plan.source, plan.fingerprint, schedule.text if schedule else None,
         schedule.base.timestamp() if schedule else None,
     )  # fmt: skip

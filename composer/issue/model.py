@@ -175,6 +175,14 @@ class Newsletter(Strict):
         default=None,
         description="IANA time zone (Europe/Vienna): `send --at 09:00` for readers without one",
     )
+    languages: list[NonEmpty] = Field(
+        default=[], description="Editions offered (BCP 47); the first is the default"
+    )
+
+    @property
+    def default_language(self) -> str:
+        """The edition readers get when theirs is not offered: the first of `languages`."""
+        return self.languages[0] if self.languages else self.language
 
     @property
     def archive_base(self) -> str:
@@ -273,6 +281,37 @@ class Section(Strict):
     articles: list[Article] = Field(min_length=1)
 
 
+class ArticleText(Strict):
+    """An article given again in another language; what is left out stays as the original."""
+
+    title: NonEmpty | None = None
+    dateline: NonEmpty | None = None
+    body: NonEmpty | None = None
+    summary: str | None = None
+
+
+class SectionText(Strict):
+    """A section given again in another language: one entry per article of the original."""
+
+    title: NonEmpty | None = None
+    intro: str | None = None
+    articles: list[ArticleText | None] | None = None
+
+
+class Translation(Strict):
+    """`translations: {sr-Latn: ...}`: the issue's texts again, in the shape of the original."""
+
+    subject: NonEmpty | None = None
+    preheader: str | None = None
+    intro: str | None = None
+    sections: list[SectionText | None] | None = None
+
+    @field_validator("subject", "preheader")
+    @classmethod
+    def _single_line(cls, value: str | None) -> str | None:
+        return None if value is None else _one_line(value)
+
+
 class Issue(Strict):
     """One issue file under issues/."""
 
@@ -286,11 +325,24 @@ class Issue(Strict):
     published: bool = Field(
         default=False, description="true: listed in the web archive before it is sent"
     )
+    tailor: Literal["off", "lead", "only"] = Field(
+        default="off",
+        description="lead: each reader's pillar interests first; only: just their pillars",
+    )
+    translations: dict[str, Translation] = Field(
+        default={}, description="The texts again per language of newsletter.yaml `languages`"
+    )
 
     @field_validator("subject", "preheader")
     @classmethod
     def _single_line(cls, value: str | None) -> str | None:
         return None if value is None else _one_line(value)
+
+    @field_validator("tailor", mode="before")
+    @classmethod
+    def _off_as_written(cls, value: object) -> object:
+        """YAML reads a bare `off` as false: `tailor: off` means "off", as written."""
+        return "off" if value is False else value
 
     @field_validator("date", mode="before")
     @classmethod

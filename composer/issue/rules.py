@@ -9,13 +9,12 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 
 from composer.errors import Problem, suggest
-from composer.issue import sdg
+from composer.issue import merge, sdg
 from composer.issue.marks import MarkedYaml, Path_
 from composer.issue.model import Newsletter
 
 # What may never stand in a URL we write: it would end a header line or an HTML attribute.
 _UNSAFE_URL_CHAR = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029\"'<>\\`]")
-_TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _MARKDOWN_ISSUE_FIELDS = ("intro",)
 _MARKDOWN_ARTICLE_FIELDS = ("body", "summary")
@@ -78,6 +77,10 @@ def check_newsletter(doc: MarkedYaml) -> None:
         doc.problem(
             ("language",), f"language: '{language}' is not a BCP 47 tag such as en or sr-Latn"
         )
+    languages = data.get("languages")
+    for n, tag in enumerate(languages if isinstance(languages, list) else []):
+        if isinstance(tag, str) and not _LANGUAGE.match(tag):
+            doc.problem(("languages", n), f"languages: '{tag}' is not a BCP 47 tag such as sr-Latn")
     for box in ("from", "reply_to"):
         value = data.get(box)
         if isinstance(value, dict):
@@ -103,7 +106,8 @@ def check_issue(doc: MarkedYaml, newsletter: Newsletter) -> None:
     contacts = newsletter.contacts
     for field in _MARKDOWN_ISSUE_FIELDS:
         _check_markdown(doc, (field,), data.get(field))
-    _check_no_template_syntax(doc, (), data)
+    _check_merge_fields(doc, (), data)
+    _check_translations(doc, data, newsletter)
     _check_contact_refs(doc, ("footer_contacts",), data.get("footer_contacts"), contacts)
     for s, section in _enumerate(data.get("sections")):
         spath: Path_ = ("sections", s)
@@ -138,20 +142,119 @@ def _check_sdg(doc: MarkedYaml, path: Path_, targets: object) -> None:
             doc.problem((*path, n), why)
 
 
-def _check_no_template_syntax(doc: MarkedYaml, path: Path_, value: object) -> None:
-    """`Dear {{ name }},` would reach every reader as written: merge fields are not built yet."""
+# Where merge fields may stand (a path's last key); everywhere else `{{` is refused.
+_MERGE_KEYS = frozenset({"subject", "preheader", "intro", "body", "summary"})
+
+
+def _check_merge_fields(doc: MarkedYaml, path: Path_, value: object) -> None:
+    """Merge fields only in the texts that take them, and only in the two allowed forms."""
     if isinstance(value, dict):
         for key, item in value.items():
-            _check_no_template_syntax(doc, (*path, key), item)
+            _check_merge_fields(doc, (*path, key), item)
     elif isinstance(value, list):
         for n, item in enumerate(value):
-            _check_no_template_syntax(doc, (*path, n), item)
-    elif isinstance(value, str) and (found := _TEMPLATE_SYNTAX.search(value)):
-        doc.problem(
-            path,
-            f"'{found.group()}' would reach readers as written: merge fields such as "
-            "{{ name }} are not supported yet; write the text out",
-        )
+            _check_merge_fields(doc, (*path, n), item)
+    elif isinstance(value, str) and ("{{" in value or "{%" in value or "{#" in value):
+        key = next((p for p in reversed(path) if isinstance(p, str)), "")
+        try:
+            pieces = merge.parse(value)
+        except merge.MergeError as exc:
+            line, col = _locate_offset(doc, path, value, exc.offset)
+            doc.problems.append(Problem(str(exc), doc.file, line, col))
+            return
+        if key not in _MERGE_KEYS and any(isinstance(p, merge.Field) for p in pieces):
+            offset = value.find("{{")
+            line, col = _locate_offset(doc, path, value, offset)
+            doc.problems.append(
+                Problem(
+                    f"'{key}' cannot hold merge fields (only subject, preheader, intro, body "
+                    'and summary can); write a literal {{ as {{ "{{" }}',
+                    doc.file,
+                    line,
+                    col,
+                )
+            )
+
+
+def _locate_offset(
+    doc: MarkedYaml, path: Path_, text: str, offset: int
+) -> tuple[int | None, int | None]:
+    """The file line and column of text[offset:] inside the scalar at `path`."""
+    line, col = doc.spot(path)
+    if line is None or col is None:
+        return line, col
+    end = text.find("\n", offset)
+    needle = text[offset : end if end >= 0 else len(text)][:40]
+    nth = text[:offset].count(needle)  # the same snippet earlier in the value
+    spot = doc.spots.get(path)
+    start = line + 1 if spot is not None and spot.block else line
+    last = min(len(doc.lines), start + text.count("\n") + 2)
+    for number in range(start, last + 1):
+        from_col = col - 1 if number == line else 0
+        found = doc.lines[number - 1].find(needle, from_col)
+        while found >= 0:
+            if nth == 0:
+                return number, found + 1
+            nth -= 1
+            found = doc.lines[number - 1].find(needle, found + 1)
+    return line, col
+
+
+def _check_translations(doc: MarkedYaml, data: dict, newsletter: Newsletter) -> None:
+    """Each translation is of an offered language and has the shape of the original."""
+    translations = data.get("translations")
+    if not isinstance(translations, dict):
+        return
+    offered = newsletter.languages
+    found = data.get("sections")
+    sections: list[object] = found if isinstance(found, list) else []
+    for language, text in translations.items():
+        tpath: Path_ = ("translations", language)
+        if language not in offered or language == newsletter.default_language:
+            where = (
+                "it is the default edition"
+                if language == newsletter.default_language
+                else f"offered: {', '.join(offered)}"
+                if offered
+                else "add `languages:` to newsletter.yaml"
+            )
+            doc.problem(
+                tpath, f"translation '{language}' is not an edition to add ({where})", key=True
+            )
+            continue
+        if not isinstance(text, dict):
+            continue
+        _check_markdown(doc, (*tpath, "intro"), text.get("intro"))
+        given = text.get("sections")
+        if not isinstance(given, list):
+            continue
+        if len(given) != len(sections):
+            doc.problem(
+                (*tpath, "sections"),
+                f"translation '{language}' has {len(given)} sections, the original has "
+                f"{len(sections)}: give one entry per section, {{}} for one left as written",
+            )
+            continue
+        for s, (original, translated) in enumerate(zip(sections, given, strict=True)):
+            if not isinstance(translated, dict) or not isinstance(original, dict):
+                continue
+            spath: Path_ = (*tpath, "sections", s)
+            _check_markdown(doc, (*spath, "intro"), translated.get("intro"))
+            articles = translated.get("articles")
+            originals = original.get("articles")
+            if not isinstance(articles, list) or not isinstance(originals, list):
+                continue
+            if len(articles) != len(originals):
+                doc.problem(
+                    (*spath, "articles"),
+                    f"translation '{language}', section {s + 1} has {len(articles)} articles, "
+                    f"the original has {len(originals)}: give one entry per article, "
+                    "{} for one left as written",
+                )
+                continue
+            for a, article in _enumerate(articles):
+                for field in _MARKDOWN_ARTICLE_FIELDS:
+                    _check_markdown(doc, (*spath, "articles", a, field), article.get(field))
 
 
 def _check_unsubscribe_https(doc: MarkedYaml, data: dict[str, object]) -> None:

@@ -115,6 +115,7 @@ class IssueView:
     intro_html: Markup | None
     groups: list[PillarGroup]
     footer_contacts: list[Contact]
+    omitted_sections: int = 0  # `tailor: only` left these out; the email links to the rest
 
     @property
     def contact_address(self) -> str:
@@ -142,8 +143,15 @@ def slugify(text: str, limit: int = ANCHOR_CHARS) -> str:
     return "-".join(kept)[:limit] or "item"
 
 
-def build_view(issue: Issue, newsletter: Newsletter, slug: str) -> IssueView:
-    """Resolve everything templates need once, so templates only lay out."""
+def build_view(
+    issue: Issue, newsletter: Newsletter, slug: str, anchors_from: Issue | None = None
+) -> IssueView:
+    """Resolve everything templates need once, so templates only lay out.
+
+    `anchors_from`: the issue as written, when `issue` is a translation of it: anchors come
+    from the original titles so every edition links to the same places in the web version.
+    """
+    titles = _titles(anchors_from or issue)
     web_url = newsletter.web_url(slug)
     used: set[str] = set()
 
@@ -156,14 +164,15 @@ def build_view(issue: Issue, newsletter: Newsletter, slug: str) -> IssueView:
         return candidate
 
     groups: list[PillarGroup] = []
-    for section in issue.sections:
+    for s, section in enumerate(issue.sections):
         key = section.pillar
         if not groups or groups[-1].key != key:
             groups.append(PillarGroup(key, newsletter.pillars.get(key) if key else None))
         # Anchors in reading order, so an item added later never renames an earlier one.
-        section_anchor = anchor(section.title)
+        section_anchor = anchor(titles[s][0])
         articles = [
-            _article_view(a, anchor(a.title), web_url, newsletter) for a in section.articles
+            _article_view(a, anchor(titles[s][1][n]), web_url, newsletter)
+            for n, a in enumerate(section.articles)
         ]
         groups[-1].sections.append(
             SectionView(
@@ -186,6 +195,10 @@ def build_view(issue: Issue, newsletter: Newsletter, slug: str) -> IssueView:
         groups=groups,
         footer_contacts=resolve_contacts(footer_refs, newsletter),
     )
+
+
+def _titles(issue: Issue) -> list[tuple[str, list[str]]]:
+    return [(s.title, [a.title for a in s.articles]) for s in issue.sections]
 
 
 def resolve_contacts(refs: list[ContactRef], newsletter: Newsletter) -> list[Contact]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from composer.delivery.log import FAILED, PENDING, REFUSED, SENT, UNKNOWN, Outcome
-from composer.delivery.message import MessageTemplate
+from composer.delivery.message import Fill, MessageTemplate
 from composer.delivery.settings import Settings
 from composer.errors import UsageError
 
@@ -35,6 +35,7 @@ class Envelope:
     token: str
     list_name: str = ""  # the list that reaches them: their List-Id ("" for the template's)
     send_at: int | None = None  # --at, for a transport that holds scheduled mail (Unix time)
+    fill: Fill | None = None  # their variant and merge values (issue 12); None: the only one
 
 
 class TemporaryFailure(Exception):

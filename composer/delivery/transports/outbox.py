@@ -41,7 +41,12 @@ class OutboxChannel(Channel[list[tuple[Path, bytes]], list[str]]):
                 (
                     folder / outbox_name(e.key),
                     self.template.personalize(
-                        e.email, e.name, e.unsubscribe_url, token=e.token, list_name=e.list_name
+                        e.email,
+                        e.name,
+                        e.unsubscribe_url,
+                        token=e.token,
+                        list_name=e.list_name,
+                        fill=e.fill,
                     ),
                 )
                 for e in batch

@@ -27,6 +27,7 @@ from composer.delivery.transports.base import (
     UnknownOutcome,
 )
 from composer.errors import UsageError
+from composer.issue import merge
 from composer.render import PREFERENCES_PLACEHOLDER
 
 # Substitution tags: one per context, since SendGrid fills text and HTML alike.
@@ -34,6 +35,10 @@ URL_TEXT_TAG = "-composeUnsubscribeText-"
 URL_HTML_TAG = "-composeUnsubscribeHtml-"
 PREFS_TEXT_TAG = "-composePreferencesText-"
 PREFS_HTML_TAG = "-composePreferencesHtml-"
+# Issue 12: merge field n is substituted per personalization like the links, plain in the text
+# part and escaped in the HTML part; a subject with fields is set per personalization.
+MERGE_TEXT_TAG = "-composeMerge{}Text-"
+MERGE_HTML_TAG = "-composeMerge{}Html-"
 MAX_CATEGORIES = 10
 _PERSONALIZATION_FIELD = re.compile(r"^personalizations\.(\d+)\b")
 
@@ -131,6 +136,14 @@ class SendGridChannel(Channel[MailSend, MailSendResponse]):
         personalization["headers"] = headers
         if envelope.send_at is not None:
             personalization["send_at"] = envelope.send_at
+        fields = self.template.merge_fields
+        if fields:
+            values = self.template.merge_values(envelope.fill)
+            for n, value in enumerate(values):
+                substitutions[MERGE_TEXT_TAG.format(n)] = value
+                substitutions[MERGE_HTML_TAG.format(n)] = html.escape(value, quote=True)
+            if merge.MARKER.search(self.template.subject):
+                personalization["subject"] = merge.fill(self.template.subject, values)
         return personalization
 
     def post(self, payload: MailSend) -> MailSendResponse:
@@ -233,9 +246,11 @@ class SendGridTransport(Transport):
         body = template.html.replace(template.unsubscribe_marker, URL_HTML_TAG).replace(
             PREFERENCES_PLACEHOLDER, PREFS_HTML_TAG
         )
+        text = merge.MARKER.sub(lambda m: MERGE_TEXT_TAG.format(m.group(1)), text)
+        body = merge.MARKER.sub(lambda m: MERGE_HTML_TAG.format(m.group(1)), body)
         payload: MailSend = {
             "from": {"email": news.from_.email, "name": news.from_.name},
-            "subject": template.subject,
+            "subject": merge.fill(template.subject, template.merge_values(None)),
             "content": [
                 {"type": "text/plain", "value": text},
                 {"type": "text/html", "value": body},

@@ -143,6 +143,7 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
                 envelope.name,
                 envelope.unsubscribe_url,
                 token=envelope.token,
+                fill=envelope.fill,  # issue 12: the reader's variant and merge values
                 smtp_data=True,  # dot-stuffed and ended: sent as it is, in one write
                 list_name=envelope.list_name,
                 dkim=self.signer,
@@ -204,6 +205,7 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
                 envelope.name,
                 envelope.unsubscribe_url,
                 token=envelope.token,
+                fill=envelope.fill,  # issue 12: the reader's variant and merge values
                 smtp_data=True,
                 list_name=envelope.list_name,
                 dkim=self.signer,  # signing too happens while the replies are on their way

@@ -28,6 +28,14 @@ from composer.build import BuiltIssue
 from composer.errors import UsageError
 from composer.web.pages import static_page
 from composer.web.preview.session import PreviewSession, Snapshot
+from composer.web.preview.viewas import View, resolve_view
+
+VIEW_PARAMS = ("lang", "interests", "list", "reader")
+
+
+def _asks_view(request: Request) -> bool:
+    return any(request.query_params.get(name) for name in VIEW_PARAMS)
+
 
 HOST = "127.0.0.1"
 # A page on another site could reach a local server by DNS rebinding: only answer local names.
@@ -54,6 +62,7 @@ def create_preview_app(session: PreviewSession) -> Starlette:
         Route("/state.json", endpoints.state, methods=["GET"]),
         Route("/events", endpoints.events, methods=["GET"]),
         Route("/message.eml", endpoints.message, methods=["GET"]),
+        Route("/view.json", endpoints.view, methods=["GET"]),
         Route("/{name}", endpoints.built_file, methods=["GET"]),
     ]
     middleware = [
@@ -123,7 +132,31 @@ class PreviewEndpoints:
         if snap.built is None:
             return build_failed(name, snap)
         kind, part = BUILT_FILES[name]
-        return Response(part(snap.built), media_type=kind)
+        if not _asks_view(request):
+            return Response(part(snap.built), media_type=kind)
+        try:  # "view as": a variant, or a reader of a list (reading the list takes a moment)
+            view = await run_in_threadpool(self._view, snap, request)
+        except ValueError as exc:
+            return PlainTextResponse(f"{exc}\n", status_code=404)
+        return Response(view.part(name), media_type=kind)
+
+    async def view(self, request: Request) -> Response:
+        """What the inbox line shows for a "view as" choice: subject, preheader, which variant."""
+        snap = self._session.current
+        if snap.built is None:
+            return build_failed("view.json", snap)
+        try:
+            view = await run_in_threadpool(self._view, snap, request)
+        except ValueError as exc:
+            return Response(json.dumps({"error": str(exc)}), media_type="application/json")
+        data = {"subject": view.subject, "preheader": view.preheader, "label": view.label}
+        return Response(json.dumps(data), media_type="application/json")
+
+    @staticmethod
+    def _view(snap: Snapshot, request: Request) -> View:
+        if snap.variants is None or snap.project is None:
+            raise ValueError("this build has no variants")
+        return resolve_view(snap.project, snap.variants, dict(request.query_params))
 
     async def message(self, request: Request) -> Response:
         """The sample MIME message, as plain text so the browser shows it instead of saving it."""

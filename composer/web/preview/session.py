@@ -13,11 +13,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from composer.audience import list_names
 from composer.build import BuiltIssue, build_issue
 from composer.errors import ComposeError
+from composer.issue import merge
 from composer.modes import Mode
 from composer.project import NEWSLETTER_FILE, THEME_DIR, Project, display_path, load_project
 from composer.render.checks import Check
+from composer.web.preview.viewas import VariantBuilds, build_variants, variant_checks
 
 logger = logging.getLogger("composer.web.preview")
 
@@ -34,6 +37,7 @@ class Snapshot:
     problems: tuple[str, ...] = ()
     seconds: float = 0.0
     finished: dt.datetime = field(default_factory=dt.datetime.now)
+    variants: VariantBuilds | None = None  # every variant, for "view as" and their checks
 
     @property
     def ok(self) -> bool:
@@ -60,13 +64,15 @@ class Snapshot:
         if self.built is not None:
             built, issue = self.built, self.built.issue
             data.update(
-                subject=issue.subject,
-                preheader=issue.preheader or "",
                 date=issue.date.isoformat(),
                 from_name=built.newsletter.from_.name,
                 from_email=built.newsletter.from_.email,
                 mode=built.mode,
                 checks=[vars(c) for c in self.checks],
+                subject=merge.fill(issue.subject, built.defaults),
+                preheader=merge.fill(issue.preheader or "", built.defaults),
+                variants=self.variants.describe() if self.variants else [],
+                lists=list_names(self.project) if self.project else [],
             )
         return data
 
@@ -96,13 +102,15 @@ class PreviewSession:
         try:
             project = load_project(self.root)  # newsletter.yaml may have changed too
             built = build_issue(project, self.issue_path, self.mode)
+            found = build_variants(project, self.issue_path, built, self.mode)
             snapshot = Snapshot(
                 version,
                 self.issue_path,
                 project,
                 built,
-                built.checks,
+                (*built.checks, *variant_checks(found)),
                 seconds=time.perf_counter() - start,
+                variants=found,
             )
         except ComposeError as exc:
             problems = tuple(str(p) for p in exc.problems)
