@@ -25,6 +25,8 @@ from composer.web.preferences import PreferencesEndpoints
 from composer.web.readers import FORM_MAX_BYTES, PAGE_HEADERS, ReaderSite, mask_address
 from composer.web.signup import SignupEndpoints
 from composer.web.unsubscribe import MAX_BODY_BYTES, UnsubscribeEndpoints, token_digest
+from composer.web.webhook import MAX_BODY_BYTES as WEBHOOK_MAX_BYTES
+from composer.web.webhook import WebhookEndpoint
 
 ACCESS_LOGGER = "composer.web.access"
 _TOKEN_IN_PATH = re.compile(r"(/(?:unsubscribe|confirm|preferences)/)([^/]+)")
@@ -89,6 +91,11 @@ def create_app(
                     max_body_size=MAX_BODY_BYTES,
                 ),
             ]
+    webhook = WebhookEndpoint(project, secret)
+    for path in ("/webhooks/sendgrid", "/{prefix:path}/webhooks/sendgrid"):
+        routes.append(
+            Route(path, webhook.receive, methods=["POST"], max_body_size=WEBHOOK_MAX_BYTES)
+        )
     routes += [
         Route("/{slug}/", archive.issue, methods=["GET"]),
         Route("/{slug}", archive.add_slash, methods=["GET"]),

@@ -27,6 +27,7 @@ from composer.delivery.transports.base import (
     UnknownOutcome,
 )
 from composer.errors import UsageError
+from composer.events.ids import delivery_id
 from composer.render import PREFERENCES_PLACEHOLDER
 
 # Substitution tags: one per context, since SendGrid fills text and HTML alike.
@@ -126,6 +127,8 @@ class SendGridChannel(Channel[MailSend, MailSendResponse]):
             "to": [to],
             "substitutions": substitutions,
             "headers": {"List-Unsubscribe": unsubscribe},
+            # Comes back in every event of this message: matched without guessing (events/).
+            "custom_args": {"delivery": delivery_id(envelope.token, self.transport.issue)},
         }
 
     def post(self, payload: MailSend) -> MailSendResponse:
