@@ -29,9 +29,7 @@ def smtp_sent(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     """A project that sent issue x over SMTP, and the headers each reader's copy had."""
     root = make_project(tmp_path_factory.mktemp("bounces"), READERS, transport="smtp")
     with smtp_server() as server:
-        result = send(
-            root, COMPOSE_SMTP_HOST="127.0.0.1", COMPOSE_SMTP_PORT=str(server.port)
-        )
+        result = send(root, COMPOSE_SMTP_HOST="127.0.0.1", COMPOSE_SMTP_PORT=str(server.port))
         assert result.code == 0, result.stderr
         heads = {m.rcpt_tos[0]: m.data.split(b"\r\n\r\n", 1)[0] for m in server.handler.messages}
     return root, heads

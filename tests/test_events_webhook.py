@@ -146,7 +146,12 @@ def test_a_batch_that_is_not_a_list_of_events_is_400(sent: Sent) -> None:
 
 def test_ten_thousand_events_in_one_batch_and_a_body_over_1_mb(sent: Sent) -> None:
     events = [
-        {"email": f"reader{i % 6}@example.org", "event": "open", "issue": "x", "sg_event_id": f"{i}"}
+        {
+            "email": f"reader{i % 6}@example.org",
+            "event": "open",
+            "issue": "x",
+            "sg_event_id": f"{i}",
+        }
         for i in range(10_000)
     ]
     body = body_of(events)

@@ -85,9 +85,7 @@ def import_bounces(project: Project, path: Path) -> Imported:
                 found.append((recipient, issue, event))
     events = _match(state, found, result)
     with EventStore.for_state_dir(state) as store:
-        result.applied = apply_events(
-            project, store, events, {("", "unmatched"): result.unmatched}
-        )
+        result.applied = apply_events(project, store, events, {("", "unmatched"): result.unmatched})
     return result
 
 
@@ -128,7 +126,7 @@ def _messages(path: Path) -> Iterator[bytes]:
     else:
         raise UsageError(f"{shown}: no such mbox file or Maildir folder")
     try:
-        for key in box.keys():
+        for key in box.iterkeys():
             yield box.get_bytes(key)
     except OSError as exc:
         raise ComposeError(f"cannot read the mailbox: {exc.strerror or exc}", shown) from None

@@ -207,4 +207,3 @@ def _reason(item: dict[str, Any], kind: str) -> str:
         parts = [_text(item.get("reason"))]
     text = _CONTROL.sub(" ", " ".join(p for p in parts if p)).strip()
     return text[:MAX_REASON_CHARS]
-
