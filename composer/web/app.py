@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from composer.delivery.sent import SentIssues
 from composer.project import STATE_DIR, Project
 from composer.web.archive import Archive, ArchivedIssue, atom_feed
+from composer.web.clicks import ClickEndpoint
 from composer.web.pages import render_page
 from composer.web.preferences import PreferencesEndpoints
 from composer.web.readers import FORM_MAX_BYTES, PAGE_HEADERS, ReaderSite, mask_address
@@ -29,7 +30,7 @@ from composer.web.webhook import MAX_BODY_BYTES as WEBHOOK_MAX_BYTES
 from composer.web.webhook import WebhookEndpoint
 
 ACCESS_LOGGER = "composer.web.access"
-_TOKEN_IN_PATH = re.compile(r"(/(?:unsubscribe|confirm|preferences)/)([^/]+)")
+_TOKEN_IN_PATH = re.compile(r"(/(?:unsubscribe|confirm|preferences|c)/)([^/]+)")
 _ADDRESS_IN_PATH = re.compile(r"[^/\s@]+@[^/\s@]+")
 HTML = "text/html; charset=utf-8"
 ATOM = "application/atom+xml; charset=utf-8"
@@ -92,6 +93,10 @@ def create_app(
                 ),
             ]
     webhook = WebhookEndpoint(project, secret)
+    clicks = ClickEndpoint(project, secret)
+    routes += [
+        Route(p, clicks.follow, methods=["GET"]) for p in ("/c/{token}", "/{prefix:path}/c/{token}")
+    ]
     for path in ("/webhooks/sendgrid", "/{prefix:path}/webhooks/sendgrid"):
         routes.append(
             Route(path, webhook.receive, methods=["POST"], max_body_size=WEBHOOK_MAX_BYTES)
