@@ -16,6 +16,7 @@ from composer.delivery.tokens import TEST_COPY, load_secret, make_token
 from composer.delivery.transports import make_transport
 from composer.delivery.transports.base import Envelope, Transport
 from composer.errors import ComposeError, SendRefused, UsageError
+from composer.events.retry import hand_back_soft_bounces
 from composer.issue.load import load_issue
 from composer.issue.model import Issue
 from composer.project import STATE_DIR, Project, display_path
@@ -130,6 +131,7 @@ def plan_send(
     if selection is not None and plan.log_path().exists():
         with DeliveryLog(plan.log_path()) as log:
             check_issue_identity(log, plan)
+            hand_back_soft_bounces(project, log, plan.issue, list_name)  # retried by this send
             for keys in _key_chunks(selection):
                 states = list(log.states(plan.issue, list_name, keys).values())
                 plan.already_sent += states.count(SENT)

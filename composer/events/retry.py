@@ -1,0 +1,92 @@
+"""Retry what can be retried: soft bounces whose window has passed go back to the next send.
+
+A soft bounce (a full mailbox, a greylisting server that gave up) is worth one more try once
+the receiving side has had time to recover; a hard bounce, a complaint or an unsubscribe never
+is (those addresses are suppressed). The delivery log says "sent" for a message that later
+soft-bounced; handing it back marks it failed there, with the bounce as its reason, so the next
+run of the same `send` tries it again. A `retry` event remembers that it was handed back, so a
+second run does not hand back the same bounce again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from composer.delivery.log import FAILED, SENT, DeliveryLog, Outcome
+from composer.events import store as kinds
+from composer.events.store import Event, EventStore, events_path
+from composer.project import Project
+
+RETRY_AFTER_SECONDS = 4 * 3600  # the bounce window: SendGrid and most MTAs retry for hours
+# Anything of these for the same issue means the address is not to be tried again.
+_FINAL = (kinds.HARD_BOUNCE, kinds.COMPLAINT, kinds.UNSUBSCRIBE, kinds.DROPPED, kinds.DELIVERED)
+
+
+@dataclass(frozen=True)
+class DueRetry:
+    """An address of an issue whose soft bounce may be retried now."""
+
+    email: str
+    bounced_at: float
+    reason: str
+
+
+def soft_bounces_due(project: Project, issue: str, now: float | None = None) -> list[DueRetry]:
+    """The addresses of `issue` with a soft bounce older than the bounce window, not yet handed
+    back, and with nothing final (hard bounce, complaint, unsubscribe, delivery) since."""
+    path = events_path(project.root / ".compose")
+    if not path.is_file():
+        return []
+    cutoff = (time.time() if now is None else now) - RETRY_AFTER_SECONDS
+    final = ",".join("?" * len(_FINAL))
+    with EventStore(path, readonly=True) as store:
+        rows = store.db.execute(
+            f"""
+            SELECT s.email, max(s.at), s.reason FROM events AS s
+            WHERE s.issue = ? AND s.kind = ? AND s.email != ''
+              AND NOT EXISTS (SELECT 1 FROM events AS f WHERE f.issue = s.issue
+                              AND f.email = s.email AND f.kind IN ({final}) AND f.at >= s.at)
+              AND NOT EXISTS (SELECT 1 FROM events AS r WHERE r.issue = s.issue
+                              AND r.email = s.email AND r.kind = ? AND r.at >= s.at)
+            GROUP BY s.email HAVING max(s.at) <= ?
+            """,
+            (issue, kinds.SOFT_BOUNCE, *_FINAL, kinds.RETRY, cutoff),
+        ).fetchall()
+    return [DueRetry(email, at, reason) for email, at, reason in rows]
+
+
+def hand_back_soft_bounces(
+    project: Project, log: DeliveryLog, issue: str, list_name: str, now: float | None = None
+) -> int:
+    """Mark the due soft bounces of (issue, list) failed in the delivery log, so this send
+    retries them; how many were handed back."""
+    due = soft_bounces_due(project, issue, now)
+    if not due:
+        return 0
+    states = log.states(issue, list_name, [d.email for d in due])
+    back = [d for d in due if states.get(d.email) == SENT]
+    if not back:
+        return 0
+    outcomes = [Outcome(d.email, FAILED, f"soft bounce, retried: {d.reason}"[:300]) for d in back]
+    log.record(issue, list_name, outcomes)
+    stamp = time.time() if now is None else now
+    with EventStore(events_path(project.state_dir())) as store, store.transaction() as db:
+        store.insert(db, _markers(back, issue, list_name, stamp))
+    return len(back)
+
+
+def _markers(back: Sequence[DueRetry], issue: str, list_name: str, at: float) -> list[Event]:
+    return [
+        Event(
+            id=f"retry:{issue}:{d.email}:{d.bounced_at:.0f}",
+            issue=issue,
+            list=list_name,
+            email=d.email,
+            kind=kinds.RETRY,
+            at=at,
+            source="composer",
+        )
+        for d in back
+    ]
