@@ -51,3 +51,29 @@ def test_due_soft_bounces_are_sent_again_once(tmp_path: Path) -> None:
     assert soft_bounces_due(project, "x") == []
     report = run(root, "report", str(root / "issues" / "x.yaml"))
     assert "soft bounces handed to the next send for a retry: 1" in report.stdout
+
+
+def test_soft_bounces_on_three_issues_in_a_row_suppress_and_a_delivery_resets(
+    tmp_path: Path,
+) -> None:
+    root = make_project(tmp_path, READERS)
+    project = load_project(root)
+    now = time.time()
+
+    def soft(n: int, email: str, issue: str) -> Event:
+        return Event(f"s-{n}", issue, email, "soft_bounce", now + n, "4.2.2 full", list="main")
+
+    with EventStore.for_state_dir(project.state_dir()) as store:
+        first = apply_events(project, store, [soft(1, "reader0@example.org", "vol-1"),
+                                              soft(2, "reader1@example.org", "vol-1")])  # fmt: skip
+        second = apply_events(project, store, [
+            soft(3, "reader0@example.org", "vol-2"),
+            soft(4, "reader0@example.org", "vol-2"),  # the same issue again: still two
+            Event("d-1", "vol-2", "reader1@example.org", "delivered", now + 5, list="main"),
+        ])  # fmt: skip
+        third = apply_events(project, store, [soft(6, "reader0@example.org", "vol-3"),
+                                              soft(7, "reader1@example.org", "vol-3")])  # fmt: skip
+    assert (first.suppressed, second.suppressed, third.suppressed) == (0, 0, 1)
+    rows = (root / "subscribers" / "suppressions.csv").read_text(encoding="utf-8")
+    assert "reader0@example.org,soft bounces on 3 issues in a row (sendgrid)" in rows
+    assert "reader1@example.org" not in rows  # delivered in between: the run started again

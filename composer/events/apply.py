@@ -64,28 +64,34 @@ def apply_events(
 def _streaks(db: sqlite3.Connection, events: Iterable[Event]) -> list[tuple[str, str]]:
     """Move each address's run of issues with a soft bounce; the addresses it suppresses.
 
-    A delivery ends a run; a soft bounce on another issue lengthens it.
+    A delivery ends a run; a soft bounce on another issue lengthens it. Within one batch the
+    deliveries are taken first (a batch spans seconds; a run spans issues).
     """
-    suppress = []
+    delivered: set[str] = set()
+    soft: list[Event] = []
     for event in events:
         if event.kind == kinds.DELIVERED:
-            db.execute("DELETE FROM soft_streaks WHERE email=?", (event.email,))
+            delivered.add(event.email)
         elif event.kind == kinds.SOFT_BOUNCE:
-            row = db.execute(
-                "SELECT issues FROM soft_streaks WHERE email=?", (event.email,)
-            ).fetchone()
-            issues = row[0].split(_SEP) if row else []
-            if event.issue in issues:
-                continue
-            issues.append(event.issue)
-            if len(issues) >= SOFT_BOUNCE_LIMIT:
-                db.execute("DELETE FROM soft_streaks WHERE email=?", (event.email,))
-                suppress.append(
-                    (event.email, f"soft bounces on {len(issues)} issues in a row ({event.source})")
-                )
-            else:
-                db.execute(
-                    "INSERT OR REPLACE INTO soft_streaks (email, issues) VALUES (?, ?)",
-                    (event.email, _SEP.join(issues)),
-                )
+            soft.append(event)
+    ended = sorted(delivered - {event.email for event in soft})
+    for start in range(0, len(ended), 500):
+        chunk = ended[start : start + 500]
+        db.execute(f"DELETE FROM soft_streaks WHERE email IN ({','.join('?' * len(chunk))})", chunk)
+    suppress = []
+    for event in soft:
+        row = db.execute("SELECT issues FROM soft_streaks WHERE email=?", (event.email,)).fetchone()
+        issues = row[0].split(_SEP) if row else []
+        if event.issue in issues:
+            continue
+        issues.append(event.issue)
+        if len(issues) >= SOFT_BOUNCE_LIMIT:
+            db.execute("DELETE FROM soft_streaks WHERE email=?", (event.email,))
+            reason = f"soft bounces on {len(issues)} issues in a row ({event.source})"
+            suppress.append((event.email, reason))
+        else:
+            db.execute(
+                "INSERT OR REPLACE INTO soft_streaks (email, issues) VALUES (?, ?)",
+                (event.email, _SEP.join(issues)),
+            )
     return suppress
