@@ -73,7 +73,7 @@ def make_project(root: Path, readers: int) -> Path:
     (root / "newsletter.yaml").write_text(NEWSLETTER_YAML, encoding="utf-8")
     (root / ".compose").mkdir()
     emails = [f"reader{n:06d}@example.org" for n in range(readers)]
-    with DeliveryLog((root / ".compose" / "delivery.sqlite")) as log:
+    with DeliveryLog(root / ".compose" / "delivery.sqlite") as log:
         log.begin_send("x", "main", SendRecord("Subject", "full", "0" * 16, "sendgrid"))
         log.enqueue("x", "main", emails, "sendgrid")
         for start in range(0, readers, 5000):
