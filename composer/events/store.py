@@ -192,24 +192,6 @@ class EventStore:
                 (issue, url, 0 if scanner else 1, 1 if scanner else 0),
             )
 
-    def events_of(self, email: str) -> list[dict[str, object]]:
-        """Every event held about one address (for the reader's export)."""
-        with self._lock:
-            cursor = self._db.execute(
-                "SELECT issue, list, kind, at, reason, url, source FROM events "
-                "WHERE email=? ORDER BY at",
-                (email,),
-            )
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor]
-
-    def forget(self, email: str) -> int:
-        """Erase every event and streak of one address; how many events were erased."""
-        with self.transaction() as db:
-            erased = db.execute("DELETE FROM events WHERE email=?", (email,)).rowcount
-            db.execute("DELETE FROM soft_streaks WHERE email=?", (email,))
-        return erased
-
 
 def events_path(state_dir: Path) -> Path:
     """Where a project's event store lives."""
