@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import email
+import json
 import mailbox
 import sqlite3
 from pathlib import Path
@@ -87,6 +88,10 @@ def test_an_mbox_of_every_shape_suppresses_hard_bounces_once(
     found = kinds(root)
     assert found["reader4@example.org"] == ("soft_bounce", "x/main")
     assert found["reader3@example.org"] == ("bounce", "x/main")  # qmail: no DSN, still matched
+
+    shown = run(root, "report", str(root / "issues" / "x.yaml"), "--json")
+    summary = json.loads(shown.stdout)["summary"]
+    assert (summary["bounced (hard)"], summary["bounced (soft)"]) == (4, 1)
 
     again = run(root, "bounces", "import", str(box_path))
     assert "0 bounce(s) applied, 5 already imported" in again.stdout

@@ -38,6 +38,7 @@ DARK = {"background": "#2c2c2e", "text": "#f5f5f7", "subtle": "#aeaeb2",
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 MAX_LINK_LABEL = 60
+BUCKETS = {3600: "hour", 6 * 3600: "6 hours", 24 * 3600: "day", 7 * 24 * 3600: "week"}
 
 
 def report_page(report: IssueReport, generated: dt.datetime | None = None) -> str:
@@ -72,6 +73,7 @@ def report_page(report: IssueReport, generated: dt.datetime | None = None) -> st
         generated=now.strftime("%Y-%m-%d %H:%M UTC"),
         opens_caveat=OPENS_CAVEAT if report.opens_tracked else None,
         hard_total=report.total(kinds.HARD_BOUNCE) + report.total(kinds.COMPLAINT),
+        bucket=BUCKETS.get(report.bucket, f"{report.bucket // 3600} hours"),
     )  # fmt: skip
 
 
@@ -134,7 +136,7 @@ def _clean(svg: str) -> str:
 
 
 def _hour(stamp: int) -> str:
-    return dt.datetime.fromtimestamp(stamp, dt.UTC).strftime("%d %b %H:00")
+    return dt.datetime.fromtimestamp(stamp, dt.UTC).strftime("%d %b %H:%M")
 
 
 def _short(url: str) -> str:

@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_issue ON events (issue, kind, list, at, email);
 CREATE INDEX IF NOT EXISTS events_by_email ON events (email, kind, issue);
-CREATE INDEX IF NOT EXISTS events_clicks ON events (issue, url, email) WHERE kind = 'click';
+CREATE INDEX IF NOT EXISTS events_clicks ON events (issue, kind, url, email) WHERE kind = 'click';
 CREATE TABLE IF NOT EXISTS tallies (      -- what was received but not kept, by why
     issue   TEXT NOT NULL,
     name    TEXT NOT NULL,                -- unmatched | unknown_type | ignored
