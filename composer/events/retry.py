@@ -40,21 +40,34 @@ def soft_bounces_due(project: Project, issue: str, now: float | None = None) -> 
     if not path.is_file():
         return []
     cutoff = (time.time() if now is None else now) - RETRY_AFTER_SECONDS
-    final = ",".join("?" * len(_FINAL))
     with EventStore(path, readonly=True) as store:
-        rows = store.db.execute(
-            f"""
-            SELECT s.email, max(s.at), s.reason FROM events AS s
-            WHERE s.issue = ? AND s.kind = ? AND s.email != ''
-              AND NOT EXISTS (SELECT 1 FROM events AS f WHERE f.issue = s.issue
-                              AND f.email = s.email AND f.kind IN ({final}) AND f.at >= s.at)
-              AND NOT EXISTS (SELECT 1 FROM events AS r WHERE r.issue = s.issue
-                              AND r.email = s.email AND r.kind = ? AND r.at >= s.at)
-            GROUP BY s.email HAVING max(s.at) <= ?
-            """,
-            (issue, kinds.SOFT_BOUNCE, *_FINAL, kinds.RETRY, cutoff),
-        ).fetchall()
-    return [DueRetry(email, at, reason) for email, at, reason in rows]
+        db = store.db
+        soft = {
+            email: (at, reason)
+            for email, at, reason in db.execute(
+                "SELECT email, max(at), reason FROM events WHERE issue=? AND kind=? AND "
+                "email != '' GROUP BY email",
+                (issue, kinds.SOFT_BOUNCE),
+            )
+        }
+        if not soft:
+            return []
+        # Anything final or a hand-back since the bounce rules an address out. One pass over
+        # the issue's index range (events carry no index by address: the webhook's inserts
+        # stay cheap), keeping only the soft-bounced addresses.
+        later: dict[str, float] = {}
+        marks = ",".join("?" * (len(_FINAL) + 1))
+        for email, at in db.execute(
+            f"SELECT email, at FROM events WHERE issue=? AND kind IN ({marks})",
+            (issue, *_FINAL, kinds.RETRY),
+        ):
+            if email in soft and at > later.get(email, -1.0):
+                later[email] = at
+    return [
+        DueRetry(email, at, reason)
+        for email, (at, reason) in sorted(soft.items())
+        if at <= cutoff and later.get(email, -1.0) < at
+    ]
 
 
 def hand_back_soft_bounces(

@@ -46,7 +46,6 @@ CREATE TABLE IF NOT EXISTS events (
     source  TEXT NOT NULL       -- sendgrid | mailbox | composer
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_issue ON events (issue, kind, list, at, email);
-CREATE INDEX IF NOT EXISTS events_by_email ON events (email, kind, issue);
 CREATE INDEX IF NOT EXISTS events_clicks ON events (issue, kind, url, email) WHERE kind = 'click';
 CREATE TABLE IF NOT EXISTS tallies (      -- what was received but not kept, by why
     issue   TEXT NOT NULL,
