@@ -1,7 +1,8 @@
 """`compose report FILE`: what happened to a sent issue, from the delivery log and the events.
 
-Every figure is one aggregate query over an index, so a log of a million deliveries and three
-million events is read in about a second with flat memory. The delivery log is attached
+Event figures come from counts kept as the events are applied (events/store.py), and the few
+per-address figures from an index, so a log of a million deliveries and three million events
+is read in about a second with flat memory. The delivery log is attached
 read-only and asked with plain SQL keyed by (issue, email): it works whether or not `list` is
 part of its key.
 """
@@ -148,16 +149,12 @@ def _deliveries(
 
 def _events(db: sqlite3.Connection, report: IssueReport, figures: dict[str, ListFigures]) -> None:
     issue = report.issue
-    # In the order of the covering index (issue, kind, list, at): no sort of the events.
-    spans = db.execute(
-        "SELECT kind, list, count(*), min(at), max(at) FROM events WHERE issue=? "
-        "GROUP BY kind, list",
-        (issue,),
-    ).fetchall()
-    first = min((row[3] for row in spans if row[0] in TIMELINE_KINDS), default=0.0)
-    last = max((row[4] for row in spans if row[0] in TIMELINE_KINDS), default=0.0)
-    report.bucket = _bucket(last - first)
-    for kind, name, n, _, _ in spans:
+    # The counts kept as events are applied (per issue, kind, list and hour): a few thousand
+    # rows, however many events there are.
+    rows = db.execute("SELECT kind, list, hour, n FROM counts WHERE issue=?", (issue,)).fetchall()
+    hours = [hour for kind, _, hour, _ in rows if kind in TIMELINE_KINDS]
+    report.bucket = _bucket(max(hours) - min(hours)) if hours else HOUR
+    for kind, name, hour, n in rows:
         if kind == kinds.RETRY:
             report.retried += n
             continue
@@ -165,26 +162,29 @@ def _events(db: sqlite3.Connection, report: IssueReport, figures: dict[str, List
             one = _figures(figures, name or "(unknown list)")
             one.events[kind] = one.events.get(kind, 0) + n
         if kind in TIMELINE_KINDS:
-            _timeline(db, report, kind, name, first, last)
+            start = hour // report.bucket * report.bucket
+            by_time = report.timeline.setdefault(kind, {})
+            by_time[start] = by_time.get(start, 0) + n
     for kind in PER_ADDRESS:
         for name, n in db.execute(
             "SELECT list, count(DISTINCT email) FROM events WHERE issue=? AND kind=? GROUP BY list",
             (issue, kind),
         ):
             _figures(figures, name or "(unknown list)").events[kind] = n
-    links: dict[str, LinkFigures] = {}
-    readers = "count(DISTINCT NULLIF(email, ''))" if report.per_recipient else "NULL"
-    for url, total, unique in db.execute(
-        f"SELECT url, count(*), {readers} FROM events WHERE issue=? AND kind='click' GROUP BY url",
-        (issue,),
-    ):
-        links[url] = LinkFigures(url, total, unique)
-    for url, total, scanner in db.execute(
-        "SELECT url, total, scanner FROM link_clicks WHERE issue=?", (issue,)
-    ):
-        link = links.setdefault(url, LinkFigures(url, 0, None))
-        link.total += total
-        link.scanner += scanner
+    links = {
+        url: LinkFigures(url, total, None, scanner)
+        for url, total, scanner in db.execute(
+            "SELECT url, total, scanner FROM link_clicks WHERE issue=?", (issue,)
+        )
+    }
+    if report.per_recipient:  # readers per link: kept only then
+        for url, unique in db.execute(
+            "SELECT url, count(DISTINCT NULLIF(email, '')) FROM events "
+            "WHERE issue=? AND kind='click' GROUP BY url",
+            (issue,),
+        ):
+            if url in links:
+                links[url].unique = unique
     report.links = sorted(links.values(), key=lambda link: (-link.total, link.url))[:TOP_LINKS]
     for name, n in db.execute("SELECT name, n FROM tallies WHERE issue=?", (issue,)):
         report.not_kept[name] = report.not_kept.get(name, 0) + n
@@ -195,25 +195,7 @@ def _bucket(span: float) -> int:
     for size in (HOUR, 6 * HOUR, 24 * HOUR, 7 * 24 * HOUR):
         if span / size <= MAX_POINTS:
             return size
-    return int(span / MAX_POINTS) + 1
-
-
-def _timeline(
-    db: sqlite3.Connection, report: IssueReport, kind: str, name: str, first: float, last: float
-) -> None:
-    """Events of one kind and list per bucket: one range count on the index per bucket."""
-    size = report.bucket
-    by_time = report.timeline.setdefault(kind, {})
-    start = int(first // size) * size
-    while start <= last:
-        (n,) = db.execute(
-            "SELECT count(*) FROM events WHERE issue=? AND kind=? AND list=? AND at >= ? "
-            "AND at < ?",
-            (report.issue, kind, name, start, start + size),
-        ).fetchone()
-        if n:
-            by_time[start] = by_time.get(start, 0) + n
-        start += size
+    return int(span / MAX_POINTS) // HOUR * HOUR + HOUR
 
 
 def _first_line(text: str) -> str:

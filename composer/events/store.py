@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +22,7 @@ from composer.errors import ComposeError
 from composer.project import display_path
 
 EVENTS_FILE = "events.sqlite"
+HOUR = 3600
 SCHEMA_VERSION = 1
 
 # What an event says happened, in our words (SendGrid's names where they fit).
@@ -59,6 +61,14 @@ CREATE TABLE IF NOT EXISTS link_clicks (  -- aggregate counts, always
     total   INTEGER NOT NULL DEFAULT 0,
     scanner INTEGER NOT NULL DEFAULT 0,   -- early clicks by known link scanners, kept apart
     PRIMARY KEY (issue, url)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counts (      -- events per issue, list, kind and hour: the report's
+    issue   TEXT NOT NULL,                -- figures without reading millions of events
+    list    TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    hour    INTEGER NOT NULL,             -- unix time of the hour's start
+    n       INTEGER NOT NULL,
+    PRIMARY KEY (issue, kind, list, hour)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS soft_streaks ( -- issues in a row on which an address soft-bounced
     email   TEXT PRIMARY KEY,
@@ -162,14 +172,26 @@ class EventStore:
         return found
 
     @staticmethod
-    def insert(db: sqlite3.Connection, events: Iterable[Event]) -> None:
-        """Store `events` (ids already known are ignored)."""
+    def insert(db: sqlite3.Connection, events: Sequence[Event]) -> None:
+        """Store new `events` (the caller has left out ids already known) and count them."""
         db.executemany(
             "INSERT OR IGNORE INTO events (id, issue, list, email, kind, at, reason, url, source) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(e.id, e.issue, e.list, e.email, e.kind, e.at, e.reason, e.url, e.source)
              for e in events],
         )  # fmt: skip
+        counts = Counter((e.issue, e.kind, e.list, int(e.at // HOUR) * HOUR) for e in events)
+        db.executemany(
+            "INSERT INTO counts (issue, kind, list, hour, n) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (issue, kind, list, hour) DO UPDATE SET n = n + excluded.n",
+            [(*key, n) for key, n in counts.items()],
+        )
+        clicks = Counter((e.issue, e.url) for e in events if e.kind == CLICK and e.url)
+        db.executemany(
+            "INSERT INTO link_clicks (issue, url, total, scanner) VALUES (?, ?, ?, 0) "
+            "ON CONFLICT (issue, url) DO UPDATE SET total = total + excluded.total",
+            [(*key, n) for key, n in clicks.items()],
+        )
 
     @staticmethod
     def tally(db: sqlite3.Connection, issue: str, name: str, n: int = 1) -> None:
