@@ -17,18 +17,14 @@ from composer.delivery.log import STATES
 from composer.events import store as kinds
 from composer.events.deliveries import log_path
 from composer.events.store import events_path
-from composer.project import Project
+from composer.project import STATE_DIR, Project
 
 FAILED_STATES = ("failed", "refused", "unknown")
 TOP_REASONS = 20
 TOP_LINKS = 50
 HOUR = 3600
 MAX_POINTS = 200
-# The kinds shown per list and over time, in the order a reader of the report expects.
-COUNTED = (
-    kinds.DELIVERED, kinds.DEFERRED, kinds.SOFT_BOUNCE, kinds.HARD_BOUNCE, kinds.DROPPED,
-    kinds.COMPLAINT, kinds.UNSUBSCRIBE, kinds.CLICK, kinds.OPEN,
-)  # fmt: skip
+# The kinds drawn over time.
 TIMELINE_KINDS = (
     kinds.DELIVERED, kinds.DEFERRED, kinds.SOFT_BOUNCE, kinds.HARD_BOUNCE, kinds.COMPLAINT,
     kinds.UNSUBSCRIBE, kinds.CLICK,
@@ -87,7 +83,7 @@ class IssueReport:
 
 def issue_report(project: Project, issue_path: Path) -> IssueReport:
     """The report of the issue in `issue_path` (its slug is the file name)."""
-    state = project.root / ".compose"
+    state = project.root / STATE_DIR
     tracking = project.newsletter.tracking
     report = IssueReport(
         issue_path.stem, opens_tracked=tracking.opens, per_recipient=tracking.per_recipient

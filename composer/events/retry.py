@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from composer.delivery.log import FAILED, SENT, DeliveryLog, Outcome
 from composer.events import store as kinds
 from composer.events.store import Event, EventStore, events_path
-from composer.project import Project
+from composer.project import STATE_DIR, Project
 
 RETRY_AFTER_SECONDS = 4 * 3600  # the bounce window: SendGrid and most MTAs retry for hours
 # Anything of these for the same issue means the address is not to be tried again.
@@ -36,7 +36,7 @@ class DueRetry:
 def soft_bounces_due(project: Project, issue: str, now: float | None = None) -> list[DueRetry]:
     """The addresses of `issue` with a soft bounce older than the bounce window, not yet handed
     back, and with nothing final (hard bounce, complaint, unsubscribe, delivery) since."""
-    path = events_path(project.root / ".compose")
+    path = events_path(project.root / STATE_DIR)
     if not path.is_file():
         return []
     cutoff = (time.time() if now is None else now) - RETRY_AFTER_SECONDS

@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from composer.events.clicks import read_click
 from composer.events.deliveries import connect_readonly, log_path
 from composer.events.store import EventStore
-from composer.project import Project
+from composer.project import STATE_DIR, Project
 
 SCANNER_AGENTS = re.compile(
     r"barracuda|mimecast|proofpoint|urldefense|safelinks|microsoft office|ms-office|"
@@ -75,7 +75,7 @@ class ClickEndpoint:
         checked, value = self._sent_at.get(issue, (0.0, None))
         if time.monotonic() - checked < _SENT_CACHE_SECONDS:
             return value
-        db = connect_readonly(log_path(self._project.root / ".compose"))
+        db = connect_readonly(log_path(self._project.root / STATE_DIR))
         if db is not None:
             try:
                 row = db.execute("SELECT max(updated_at) FROM sends WHERE issue=?", (issue,))
