@@ -41,6 +41,10 @@ _SUPPRESSING_DROPS = {
 }
 
 
+# Events whose reason is worth keeping (why it bounced, was dropped or deferred).
+_WITH_REASON = frozenset({kinds.HARD_BOUNCE, kinds.SOFT_BOUNCE, kinds.DROPPED, kinds.DEFERRED})
+
+
 class SignatureRejected(ValueError):
     """The request is not provably from SendGrid, or too old: 403, nothing applied."""
 
@@ -139,15 +143,15 @@ def sort_events(
             email = ""  # aggregate only: who clicked is not kept
         result.events.append(
             Event(
-                id=_event_id(item),
-                issue=issue,
-                list=list_name,
-                email=email,
-                kind=kind,
-                at=_timestamp(item),
-                reason=_reason(item, kind),
-                url=_text(item.get("url"))[:2000] if kind == kinds.CLICK else "",
-                source="sendgrid",
+                _event_id(item),
+                issue,
+                email,
+                kind,
+                _timestamp(item),
+                _reason(item, kind) if kind in _WITH_REASON else "",
+                _text(item.get("url"))[:2000] if kind == kinds.CLICK else "",
+                "sendgrid",
+                list_name,
             )
         )
     return result

@@ -13,10 +13,9 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import NamedTuple, Self
 
 from composer.errors import ComposeError
 from composer.project import display_path
@@ -77,9 +76,9 @@ CREATE TABLE IF NOT EXISTS soft_streaks ( -- issues in a row on which an address
 """
 
 
-@dataclass(frozen=True)
-class Event:
-    """One thing that happened to one delivery, as the store keeps it."""
+class Event(NamedTuple):
+    """One thing that happened to one delivery, as the store keeps it (a tuple: a webhook
+    batch makes a thousand of them)."""
 
     id: str
     issue: str
