@@ -95,7 +95,9 @@ def create_app(
     webhook = WebhookEndpoint(project, secret)
     clicks = ClickEndpoint(project, secret)
     routes += [
-        Route(p, clicks.follow, methods=["GET"]) for p in ("/c/{token}", "/{prefix:path}/c/{token}")
+        Route(variant, clicks.follow, methods=["GET"])
+        for path in ("/c/{token}", "/{prefix:path}/c/{token}")
+        for variant in (path, f"{path}/")
     ]
     for path in ("/webhooks/sendgrid", "/{prefix:path}/webhooks/sendgrid"):
         routes.append(
