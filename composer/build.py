@@ -76,6 +76,18 @@ class BuiltIssue(RenderedEmail):
         return [check.message for check in self.checks if check.level == "warning"]
 
 
+def _tracked(project: Project, slug: str, email_html: str) -> str:
+    """The HTML part with its links as `tracking:` asks (once per issue, never per reader)."""
+    tracking = project.newsletter.tracking
+    if not tracking.clicks and not tracking.utm:
+        return email_html
+    from composer.delivery.tokens import load_secret
+    from composer.events.clicks import track_links
+
+    secret = load_secret(project) if tracking.clicks else b""
+    return track_links(email_html, slug, project.newsletter, secret)
+
+
 def build_issue(
     project: Project,
     issue_path: Path,
@@ -147,7 +159,7 @@ def _render_variant(
         full_size = len(raw.encode("utf-8"))
         # Inlining only adds bytes, so a raw full email over budget can skip the costly inlining.
         if mode == "full" or full_size <= budget:
-            full_html = html_render.inline_css(raw, css)
+            full_html = _tracked(project, slug, html_render.inline_css(raw, css))
             full_size = len(full_html.encode("utf-8"))
     chosen: Literal["full", "digest"]
     if mode == "full" or (mode == "auto" and full_html and full_size <= budget):
@@ -162,7 +174,11 @@ def _render_variant(
             )
     else:
         chosen = "digest"
-        email_html = html_render.inline_css(_email_mjml_html(folder, view, "digest", edition), css)
+        email_html = _tracked(
+            project,
+            slug,
+            html_render.inline_css(_email_mjml_html(folder, view, "digest", edition), css),
+        )
         size = len(email_html.encode("utf-8"))
         if size > budget:
             guard.append(

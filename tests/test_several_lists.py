@@ -17,6 +17,7 @@ from composer.delivery.log import DeliveryLog
 from composer.delivery.plan import plan_send
 from composer.delivery.runner import run_send
 from composer.delivery.tokens import read_token
+from composer.events.ids import expected_id
 from composer.project import load_project
 
 MAIN = [f"reader{n}@example.org" for n in range(4)]  # reader0..3
@@ -190,7 +191,11 @@ def test_sendgrid_gives_each_reader_the_list_id_and_link_of_their_list(tmp_path:
     assert "List-Id" not in first["headers"]
     _, other = double.personalization("reader4@example.org")
     assert other["headers"]["List-Id"] == "Test Bulletin <partners.example.org>"
-    assert other["custom_args"] == {"list": "partners"}
     secret = (project / ".compose" / "secret").read_bytes().strip()
+    # Events come back with this reader's list and a delivery id the webhook can check.
+    assert other["custom_args"] == {
+        "list": "partners",
+        "delivery": expected_id(secret, "x", "partners", "reader4@example.org"),
+    }
     url = other["headers"]["List-Unsubscribe"].split(">")[0].lstrip("<")
     assert read_token(secret, url.rsplit("/", 1)[1]) == ("partners", "reader4@example.org")

@@ -39,6 +39,8 @@ _COMMANDS = {
     "suppressions": "composer.cli.suppressions_cmd:suppressions",
     "init": "composer.cli.init_cmd:init",
     "doctor": "composer.cli.doctor_cmd:doctor",
+    "bounces": "composer.cli.events_cmd:bounces",
+    "report": "composer.cli.events_cmd:report",
 }
 
 

@@ -27,7 +27,9 @@ from composer.errors import UsageError
 @click.pass_obj
 def serve(app: App, host: str, port: int, build_dir: Path | None, log_level: str) -> None:
     """Serve `…/unsubscribe/<token>` (GET asks, POST one-click unsubscribes), the web archive
-    at /<slug>/, its index at /, the Atom feed at /feed.xml, and /healthz.
+    at /<slug>/, its index at /, the Atom feed at /feed.xml, SendGrid's Event Webhook at
+    /webhooks/sendgrid (key in SENDGRID_WEBHOOK_PUBLIC_KEY), tracked links at /c/<token>,
+    and /healthz.
 
     Run it behind a reverse proxy that terminates TLS; see docs/serve.md.
     """

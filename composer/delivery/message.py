@@ -272,6 +272,11 @@ class _Part:
             out.append(chunks[index])
 
 
+def issue_tag(slug: str) -> str:
+    """A short tag naming an issue in our Message-IDs (dot-atom safe, whatever the slug)."""
+    return "i" + hashlib.sha256(slug.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+
+
 class MessageTemplate:
     """A built issue turned into pre-encoded MIME chunks, once, for one (issue, list)."""
 
@@ -334,7 +339,8 @@ class MessageTemplate:
         self._relaxed = [relaxed_body(p) for p in (body_start, self._html_head, self._tail)]
         self._date_second = -1
         self._date = b""
-        self._id_prefix = secrets.token_hex(12)
+        # The issue's tag lets a bounce report that quotes our Message-ID name the issue.
+        self._id_prefix = f"{secrets.token_hex(12)}.{issue_tag(built.slug)}"
         self._id_serial = itertools.count(1)
 
     def seven_bit(self) -> MessageTemplate:

@@ -23,6 +23,7 @@ from composer.delivery.transports import make_transport
 from composer.delivery.transports.base import Envelope, Transport
 from composer.delivery.variants import VariantPlan, plan_variants, refuse_unsupported
 from composer.errors import ComposeError, InvalidInput, Problem, SendRefused, UsageError
+from composer.events.retry import hand_back_soft_bounces
 from composer.issue.load import load_issue
 from composer.issue.model import Issue
 from composer.project import STATE_DIR, Project, display_path
@@ -193,6 +194,7 @@ def plan_send(
     with DeliveryLog(plan.log_path()) if logged else contextlib.nullcontext() as log:
         if log is not None:
             check_issue_identity(log, plan)
+            hand_back_soft_bounces(project, log, plan.issue)  # past their window: retried now
         if at is not None:
             plan.schedule = parse_at(
                 at, project.newsletter.timezone, base=_scheduled_base(log, plan, at)

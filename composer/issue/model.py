@@ -138,6 +138,22 @@ class SignupSettings(Strict):
     )
 
 
+class TrackingSettings(Strict):
+    """`tracking:` in newsletter.yaml: what `compose serve` may count after a send (all off)."""
+
+    clicks: bool = Field(default=False, description="Links go through `compose serve` /c/<token>")
+    per_recipient: bool = Field(
+        default=False, description="Keep who clicked; false: only aggregate counts per link"
+    )
+    utm: dict[Literal["source", "medium", "campaign", "term", "content"], NonEmpty] = Field(
+        default={},
+        description="UTM parameters added to links to `website` (campaign = the issue slug)",
+    )
+    opens: bool = Field(
+        default=False, description="Count opens (unreliable: mail clients fetch every image)"
+    )
+
+
 class Newsletter(Strict):
     """newsletter.yaml: the masthead, said once."""
 
@@ -177,6 +193,10 @@ class Newsletter(Strict):
     )
     languages: list[NonEmpty] = Field(
         default=[], description="Editions offered (BCP 47); the first is the default"
+    )
+
+    tracking: TrackingSettings = Field(
+        default=TrackingSettings(), description="Click counting after a send (off by default)"
     )
 
     @property

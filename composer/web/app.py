@@ -21,14 +21,17 @@ from composer.delivery.sent import SentIssues
 from composer.project import STATE_DIR, Project
 from composer.render.i18n import N_, accept_language, negotiate, resolve_language
 from composer.web.archive import Archive, ArchivedIssue, atom_feed
+from composer.web.clicks import ClickEndpoint
 from composer.web.pages import render_page, translate
 from composer.web.preferences import PreferencesEndpoints
 from composer.web.readers import FORM_MAX_BYTES, PAGE_HEADERS, ReaderSite, mask_address
 from composer.web.signup import SignupEndpoints
 from composer.web.unsubscribe import MAX_BODY_BYTES, UnsubscribeEndpoints, token_digest
+from composer.web.webhook import MAX_BODY_BYTES as WEBHOOK_MAX_BYTES
+from composer.web.webhook import WebhookEndpoint
 
 ACCESS_LOGGER = "composer.web.access"
-_TOKEN_IN_PATH = re.compile(r"(/(?:unsubscribe|confirm|preferences)/)([^/]+)")
+_TOKEN_IN_PATH = re.compile(r"(/(?:unsubscribe|confirm|preferences|c)/)([^/]+)")
 _ADDRESS_IN_PATH = re.compile(r"[^/\s@]+@[^/\s@]+")
 HTML = "text/html; charset=utf-8"
 ATOM = "application/atom+xml; charset=utf-8"
@@ -92,6 +95,17 @@ def create_app(
                     max_body_size=MAX_BODY_BYTES,
                 ),
             ]
+    webhook = WebhookEndpoint(project, secret)
+    clicks = ClickEndpoint(project, secret)
+    routes += [
+        Route(variant, clicks.follow, methods=["GET"])
+        for path in ("/c/{token}", "/{prefix:path}/c/{token}")
+        for variant in (path, f"{path}/")
+    ]
+    for path in ("/webhooks/sendgrid", "/{prefix:path}/webhooks/sendgrid"):
+        routes.append(
+            Route(path, webhook.receive, methods=["POST"], max_body_size=WEBHOOK_MAX_BYTES)
+        )
     routes += [
         Route("/{slug}/", archive.issue, methods=["GET"]),
         Route("/{slug}", archive.add_slash, methods=["GET"]),

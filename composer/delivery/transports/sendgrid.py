@@ -27,6 +27,7 @@ from composer.delivery.transports.base import (
     UnknownOutcome,
 )
 from composer.errors import UsageError
+from composer.events.ids import delivery_id
 from composer.issue import merge
 from composer.render import PREFERENCES_PLACEHOLDER
 
@@ -128,11 +129,17 @@ class SendGridChannel(Channel[MailSend, MailSendResponse]):
         }
         unsubscribe = self.template.list_unsubscribe(url, envelope.token, fold=False)
         headers = {"List-Unsubscribe": unsubscribe}
-        personalization: dict[str, object] = {"to": [to], "substitutions": substitutions}
+        # The delivery id comes back in every event of this message: matched without guessing.
+        custom_args = {"delivery": delivery_id(envelope.token, self.transport.issue)}
+        personalization: dict[str, object] = {
+            "to": [to],
+            "substitutions": substitutions,
+            "custom_args": custom_args,
+        }
         if envelope.list_name and envelope.list_name != self.template.list_name:
             # A send to several lists: this reader's list, not the first one's.
             headers["List-Id"] = list_id(self.template.newsletter, envelope.list_name)
-            personalization["custom_args"] = {"list": envelope.list_name}
+            custom_args["list"] = envelope.list_name
         personalization["headers"] = headers
         if envelope.send_at is not None:
             personalization["send_at"] = envelope.send_at

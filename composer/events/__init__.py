@@ -1,0 +1,1 @@
+"""After the send: SendGrid events, bounce mailboxes and clicks, kept apart from the delivery log."""
