@@ -292,3 +292,37 @@ def test_the_body_hash_of_pieces_equals_the_whole_bodys(
         "x@example.org", "X  Y", url, dkim=DkimSigner(DOMAIN, SELECTOR, key)
     )
     assert verifies(message, dns_record(key)), message
+
+
+def test_merged_subjects_and_bodies_and_each_readers_list_id_verify(tmp_path: Path) -> None:
+    """Merge values (spaces and all) in the Subject and the body, and a send to two lists (each
+    reader's List-Id): every message is signed over what that reader got."""
+    key = new_key("ed25519")
+    project = make_project(tmp_path, READERS, transport="smtp", extra_settings=DKIM_SETTINGS)
+    issue = project / "issues" / "x.yaml"
+    text = issue.read_text(encoding="utf-8")
+    text = text.replace(
+        'subject: "Test Bulletin — Vol. 1: Grüße & <news>"',
+        'subject: "Vol. 1 for {{ name | default(\\"you\\") }}"',
+    ).replace(
+        "A short introduction", 'Dear {{ name | default("colleague") }},  a short introduction'
+    )
+    issue.write_text(text, encoding="utf-8")
+    (project / "subscribers" / "partners.csv").write_text(
+        'email,name\npartner@example.org,"Ana   Petrović  de  Souza"\nzoe@example.org,Zoë\n',
+        encoding="utf-8",
+    )
+    with smtp_server(Recording()) as server:
+        env = {"COMPOSE_SMTP_HOST": "127.0.0.1", "COMPOSE_SMTP_PORT": str(server.port)}
+        result = send(
+            project, "--list", "partners", **env, **key_env(pem_of(key), "inline", tmp_path)
+        )
+    assert result.code == 0, result.stderr
+    record = dns_record(key)
+    messages = {m.rcpt_tos[0]: m.data for m in server.handler.messages}
+    assert len(messages) == len(READERS) + 1
+    assert b"List-Id: Test Bulletin <partners.example.org>" in messages["partner@example.org"]
+    assert b"Dear Ana" in messages["partner@example.org"]
+    assert b"Subject: Vol. 1 for you" in messages["reader0002@example.org"]
+    for message in messages.values():
+        assert verifies(message, record), message[:1500]
