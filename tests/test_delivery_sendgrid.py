@@ -46,6 +46,12 @@ def test_everyone_once_in_requests_of_at_most_1000(tmp_path: Path) -> None:
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
     assert payload["custom_args"] == {"issue": "x", "list": "main"}
+    # Privacy first: no SendGrid link rewriting, no open pixel unless tracking.opens asks.
+    assert payload["tracking_settings"] == {
+        "click_tracking": {"enable": False, "enable_text": False},
+        "open_tracking": {"enable": False},
+        "subscription_tracking": {"enable": False},
+    }
     assert payload["from"] == {"email": "bulletin@example.org", "name": "Test Bulletin"}
     assert payload["reply_to"] == {"email": "desk@example.org", "name": "Test Desk"}
     assert personal["to"] == [{"email": "reader0042@example.org", "name": "Reader 42"}]

@@ -55,6 +55,7 @@ MailSend = TypedDict(
         "custom_args": dict[str, str],
         "categories": list[str],
         "asm": dict[str, int],
+        "tracking_settings": dict[str, dict[str, bool]],
         "personalizations": list[dict[str, object]],
     },
     total=False,
@@ -267,6 +268,14 @@ class SendGridTransport(Transport):
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             },
             "custom_args": {"issue": self.issue, "list": template.list_name},
+            # Said, not left to the account's defaults: SendGrid's own click tracking would
+            # rewrite every link (ours, when `tracking.clicks`, are counted by compose serve),
+            # and its open pixel goes in only when `tracking.opens` asks for it.
+            "tracking_settings": {
+                "click_tracking": {"enable": False, "enable_text": False},
+                "open_tracking": {"enable": news.tracking.opens},
+                "subscription_tracking": {"enable": False},  # our own footer and one-click link
+            },
         }
         if news.reply_to is not None:
             payload["reply_to"] = {"email": news.reply_to.email, "name": news.reply_to.name}
