@@ -31,8 +31,8 @@ class Key:
     record: str  # the TXT value DKIM publishes for it
 
 
-def _rsa_key() -> Key:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def _rsa_key(bits: int = 2048) -> Key:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     spki = private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -176,6 +176,21 @@ def test_a_correct_sendgrid_domain_has_no_problem(
     assert result.stderr == ""
     # every question went to the test server, none elsewhere
     assert (f"_dmarc.{DOMAIN}", "TXT") in zone.queries
+
+
+def test_an_rsa_key_that_send_would_refuse_is_a_problem(
+    small_project: Path, tmp_path: Path, server: tuple[Zone, int], zone: Zone
+) -> None:
+    short = _rsa_key(1536)
+    good_sendgrid_zone(zone, short)
+    result = doctor(configure(small_project), server, key_file(tmp_path, short))
+    assert result.code == 1
+    assert problems(result) == [
+        (
+            "problem: the DKIM key is 1536-bit: compose send refuses RSA keys under 2048 bits "
+            "(RFC 8301; receivers ignore those under 1024); generate a 2048-bit key (docs/dkim.md)"
+        )
+    ]
 
 
 def test_the_private_key_is_never_shown(

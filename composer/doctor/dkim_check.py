@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from composer.delivery.dkim_key import RSA_MIN_BITS
 from composer.doctor.dkim_key import (
     KEY_FILE_ENV,
     KeyUnreadable,
@@ -133,14 +134,14 @@ def check_dkim(setup: Setup, strict: bool = False) -> DkimOutcome:
         return outcome
     size = f"{key.bits}-bit RSA" if key.key_type == "rsa" else "Ed25519"
     found.append(ok(f"DKIM record at {name} matches the private key in {key.source} ({size})"))
-    if key.key_type == "rsa" and key.bits < 1024:
+    if key.key_type == "rsa" and key.bits < RSA_MIN_BITS:
         found.append(
             problem(
-                f"the DKIM key is {key.bits}-bit: receivers ignore RSA keys under 1024 bits; use 2048"
+                f"the DKIM key is {key.bits}-bit: compose send refuses RSA keys under "
+                f"{RSA_MIN_BITS} bits (RFC 8301; receivers ignore those under 1024); generate a "
+                f"{RSA_MIN_BITS}-bit key (docs/dkim.md)"
             )
         )
-    elif key.key_type == "rsa" and key.bits < 2048:
-        found.append(warning(f"the DKIM key is {key.bits}-bit; 2048-bit RSA is recommended"))
     if key.key_type == "ed25519":
         found.append(
             warning(
