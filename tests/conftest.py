@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SMALL_PROJECT = FIXTURES / "compose" / "project"
 THEME = REPO / "composer" / "theme"  # the default theme, package data
+# A fixture built in place keeps a render cache in .compose/: a copy starts without state.
+NO_STATE = shutil.ignore_patterns(".compose")
 
 
 @dataclass
@@ -94,7 +96,7 @@ def run_in_process(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tup
 def copy_project(fixture: Path, tmp_path: Path) -> Path:
     """A writable copy of a fixture project folder, as tmp_path/project."""
     target = tmp_path / "project"
-    shutil.copytree(fixture, target)
+    shutil.copytree(fixture, target, ignore=NO_STATE)
     return target
 
 

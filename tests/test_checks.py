@@ -12,7 +12,7 @@ from composer.build import BuiltIssue, build_issue
 from composer.project import load_project
 from composer.render import UNSUBSCRIBE_PLACEHOLDER
 from composer.render.checks import Check, contrast_ratio, run_checks
-from tests.conftest import run_compose
+from tests.conftest import NO_STATE, run_compose
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "preview" / "project"
 ISSUE = "issues/clean.yaml"
@@ -33,7 +33,7 @@ OK_CODES = [
 def root(tmp_path: Path) -> Path:
     """A writable copy of the preview fixture project (masthead + issues/clean.yaml)."""
     target = tmp_path / "project"
-    shutil.copytree(FIXTURE, target)
+    shutil.copytree(FIXTURE, target, ignore=NO_STATE)
     return target
 
 

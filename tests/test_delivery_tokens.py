@@ -18,6 +18,7 @@ from composer.delivery.tokens import (
     read_token,
 )
 from composer.project import load_project
+from tests.conftest import NO_STATE
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "delivery" / "project"
 SECRET = b"test secret"
@@ -87,7 +88,7 @@ def test_secret_file_created_once_with_mode_0600(
 ) -> None:
     import shutil
 
-    shutil.copytree(FIXTURE, tmp_path / "p")
+    shutil.copytree(FIXTURE, tmp_path / "p", ignore=NO_STATE)
     monkeypatch.delenv("COMPOSE_SECRET", raising=False)
     project = load_project(tmp_path / "p")
     first = load_secret(project)
@@ -100,7 +101,7 @@ def test_secret_file_created_once_with_mode_0600(
 def test_secret_from_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
-    shutil.copytree(FIXTURE, tmp_path / "p")
+    shutil.copytree(FIXTURE, tmp_path / "p", ignore=NO_STATE)
     monkeypatch.setenv("COMPOSE_SECRET", "from-env")
     assert load_secret(load_project(tmp_path / "p")) == b"from-env"
     assert not (tmp_path / "p" / ".compose" / "secret").exists()

@@ -21,7 +21,7 @@ import pytest
 
 from composer.web.preview import Preview, open_preview, server
 from composer.web.preview.watcher import FileWatcher
-from tests.conftest import override_theme_file, run_compose
+from tests.conftest import NO_STATE, override_theme_file, run_compose
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "preview" / "project"
 REPO = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ TIMEOUT = 10.0
 def root(tmp_path: Path) -> Path:
     """The preview fixture project with its own copy of the theme, all safe to edit."""
     target = tmp_path / "project"
-    shutil.copytree(FIXTURE, target)
+    shutil.copytree(FIXTURE, target, ignore=NO_STATE)
     override_theme_file(target, "partials/macros.mjml.j2")
     return target
 

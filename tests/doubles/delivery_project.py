@@ -12,6 +12,7 @@ from pathlib import Path
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "delivery" / "project"
 ISSUE = "issues/x.yaml"
+NO_STATE = shutil.ignore_patterns(".compose")  # a fixture built in place has a cache there
 
 
 @dataclass
@@ -33,7 +34,7 @@ def make_project(
 ) -> Path:
     """A copy of the delivery fixture with `readers` generated subscribers (or the given ones)."""
     target = root / "project"
-    shutil.copytree(FIXTURE, target)
+    shutil.copytree(FIXTURE, target, ignore=NO_STATE)
     config = target / "newsletter.yaml"
     text = config.read_text(encoding="utf-8").replace("kind: outbox", f"kind: {transport}")
     text = text.replace("transport:\n", "transport:\n" + extra_settings, 1) + extra_config
