@@ -230,14 +230,9 @@ class VariantTemplate(MessageTemplate):
     ) -> bytes:
         """The reader's variant, personalised."""
         index = fill.variant if fill is not None else 0
-        if index == 0:
-            return super().personalize(
-                recipient_email, recipient_name, unsubscribe_url, token=token,
-                message_id=message_id, smtp_data=smtp_data, list_name=list_name, dkim=dkim,
-                fill=fill,
-            )  # fmt: skip
-        return self.variants[index].personalize(
-            recipient_email, recipient_name, unsubscribe_url, token=token,
+        chosen = self if index == 0 else self.variants[index]
+        return MessageTemplate.personalize(
+            chosen, recipient_email, recipient_name, unsubscribe_url, token=token,
             message_id=message_id, smtp_data=smtp_data, list_name=list_name, dkim=dkim,
             fill=fill,
         )  # fmt: skip
