@@ -479,5 +479,7 @@ class DeliveryLog:
         return dict(zip(names, found, strict=True)) if found else None
 
 
-def _marks(now: float, issue: str, recipients: Iterable[tuple[str, str]]) -> list[Sequence[object]]:
+def _marks(
+    now: float, issue: str, recipients: Iterable[tuple[str, str]]
+) -> list[Sequence[object]]:
     return [(now, list_name, issue, email) for email, list_name in recipients]
