@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from composer.delivery.journal import journal_path
 from composer.delivery.log import FAILED, PENDING, SENT, DeliveryLog, Outcome, SendRecord
 from composer.delivery.ratelimit import RateLimiter
-from composer.errors import SendAborted
 
 
 def test_log_is_wal_and_tracks_each_state(tmp_path: Path) -> None:
@@ -109,112 +104,86 @@ def test_acquire_waits_and_stops() -> None:
     assert limiter.acquire(1, stop) is False  # would wait 100 s; the stop ends it
 
 
-_WORKERS = """
-import os, sys, threading
-from pathlib import Path
-from composer.delivery.log import DeliveryLog, Outcome
-
-log = DeliveryLog(Path(sys.argv[1]))
-emails = [[f"w{w}-{n}@x.org" for n in range(100_000)] for w in range(4)]
-for w, mine in enumerate(emails):
-    log.enqueue("x", "main", mine[:2000], "smtp")
-    log.mark_sending("x", [(mine[0], "main")])
-print("ready", flush=True)
-
-def worker(w):
-    mine = emails[w]
-    for n in range(1999):
-        log.record("x", [Outcome(mine[n], "sent")], then_sending=[(mine[n + 1], "main")])
-        os.write(1, f"{w} {n}\\n".encode())  # only once record() returned; one write a line
-
-threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-"""
-
-
-def test_an_outcome_survives_a_kill_once_record_returns_and_one_mark_a_worker_is_open(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "delivery.sqlite"
-    child = subprocess.Popen(
-        [sys.executable, "-c", _WORKERS, str(path)], stdout=subprocess.PIPE, text=True
-    )
-    assert child.stdout is not None
-    returned: list[tuple[int, int]] = []
-    for line in child.stdout:
-        if line.startswith("ready"):
-            continue
-        w, n = map(int, line.split())
-        returned.append((w, n))
-        if len(returned) >= 1500:
-            break
-    child.kill()  # SIGKILL: no clean-up, the journal is left as it is
-    child.wait()
-    assert journal_path(path).exists()
-    with DeliveryLog(path) as log:  # replays what the journal holds
-        states = log.states("x", [f"w{w}-{n}@x.org" for w in range(4) for n in range(2000)])
-        assert all(states[f"w{w}-{n}@x.org"] == SENT for w, n in returned)
-        for w in range(4):
-            open_marks = [e for e, s in states.items() if e.startswith(f"w{w}-") and s == "sending"]
-            assert len(open_marks) == 1  # the window: one message a worker
-    assert not journal_path(path).exists()
-
-
-def test_a_live_journal_is_left_to_its_send_and_applied_when_it_closes(tmp_path: Path) -> None:
-    path = tmp_path / "delivery.sqlite"
-    sending = DeliveryLog(path)
-    sending.enqueue("x", "main", ["a@x.org", "b@x.org"], "smtp")
-    sending.mark_sending("x", [("a@x.org", "main")])
-    sending.record("x", [Outcome("a@x.org", SENT)], then_sending=[("b@x.org", "main")])
-    with DeliveryLog(path) as status:  # `compose status` while the send runs
-        assert journal_path(path).exists()  # not replayed, not removed: it is not a crash's
-        assert status.states("x", ["zz@x.org"]) == {}
-    assert sending.states("x", ["a@x.org", "b@x.org"]) == {"a@x.org": SENT, "b@x.org": "sending"}
-    sending.close()
-    assert not journal_path(path).exists()
-
-
-def test_a_replay_applies_each_line_once(tmp_path: Path) -> None:
-    path = tmp_path / "delivery.sqlite"
-    with DeliveryLog(path) as log:
-        log.enqueue("x", "main", ["a@x.org"], "smtp")
-    lines = [
-        json.dumps({"run": "r1"}),
-        json.dumps([1, [], [[1.0, "main", "x", "a@x.org"]]]),
-        json.dumps([2, [["failed", "451", None, 1, 2.0, "failed", 2.0, 0, "x", "a@x.org"]], []]),
-        '[3, [["sent"',  # cut short by the kill: dropped
-    ]
-    journal = journal_path(path)
-    for _ in range(2):  # the second time: as if a crash came between the apply and the removal
-        journal.write_text("\n".join(lines))
-        with DeliveryLog(path) as log:
-            row = log.row("x", "a@x.org")
-            assert row is not None and (row["state"], row["attempts"]) == ("failed", 1)
-        assert not journal.exists()
-
-
-def test_a_log_that_cannot_be_written_stops_the_next_record_and_keeps_the_journal(
+def test_records_from_many_workers_are_committed_together_before_each_returns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "delivery.sqlite"
-    log = DeliveryLog(path)
-    log.enqueue("x", "main", ["a@x.org", "b@x.org"], "smtp")
+    workers, each = 8, 200
+    emails = [[f"w{w}-{n}@x.org" for n in range(each + 1)] for w in range(workers)]
+    with DeliveryLog(path) as log:
+        for mine in emails:
+            log.enqueue("x", "main", mine, "smtp")
+            log.mark_sending("x", [(mine[0], "main")])
+        commits: list[int] = []
+        real_commit = log._commit
 
-    def full(*steps):
-        raise sqlite3.OperationalError("database or disk is full")
+        def counting_commit(*steps):
+            commits.append(len(steps[0][1]))  # outcomes in this commit
+            real_commit(*steps)
 
-    monkeypatch.setattr(log, "_commit", full)
-    log.mark_sending("x", [("a@x.org", "main")])  # durable in the journal; applying it fails
-    with pytest.raises(SendAborted, match="the delivery log cannot be written"):
-        for _ in range(1000):  # the failure reaches the next caller
-            log.record("x", [Outcome("a@x.org", SENT)])
-            time.sleep(0.001)
-    with pytest.raises(SendAborted):
-        log.close()
-    assert journal_path(path).exists()  # nothing lost: the next open applies it
-    monkeypatch.undo()
-    with DeliveryLog(path) as again:
-        assert again.states("x", ["a@x.org"]) == {"a@x.org": SENT}
+        monkeypatch.setattr(log, "_commit", counting_commit)
+        errors: list[str] = []
+
+        def worker(mine: list[str]) -> None:
+            reader = sqlite3.connect(path)
+            for n in range(each):
+                log.record("x", [Outcome(mine[n], SENT)], then_sending=[(mine[n + 1], "main")])
+                # Committed when record() returns: another connection sees both rows, and this
+                # worker has exactly one message marked sending (the window of one connection).
+                got = dict(
+                    reader.execute(
+                        "SELECT email, state FROM deliveries WHERE email IN (?, ?)",
+                        (mine[n], mine[n + 1]),
+                    ).fetchall()
+                )
+                if got != {mine[n]: SENT, mine[n + 1]: "sending"}:
+                    errors.append(f"{mine[n]}: {got}")
+            reader.close()
+
+        threads = [threading.Thread(target=worker, args=(mine,)) for mine in emails]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors[:3]
+        assert log.counts("x", "main")["sent"] == workers * each
+        assert log.counts("x", "main")["sending"] == workers
+        assert len(commits) <= workers * each  # never more than one commit a call
+        assert sum(commits) == workers * each  # each call in exactly one commit
+
+
+def test_a_group_is_one_transaction_and_its_failure_reaches_every_caller_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with DeliveryLog(tmp_path / "delivery.sqlite") as log:
+        log.enqueue("x", "main", ["a@x.org", "b@x.org"], "smtp")
+        commits: list[int] = []
+
+        def failing_commit(*steps):
+            commits.append(sum(len(rows) for _, rows in steps))
+            raise sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(log, "_commit", failing_commit)
+        raised: list[BaseException] = []
+
+        def call(email: str) -> None:
+            try:
+                log.record("x", [Outcome(email, SENT)])
+            except BaseException as exc:
+                raised.append(exc)
+
+        threads = [threading.Thread(target=call, args=(e,)) for e in ("a@x.org", "b@x.org")]
+        with log._lock:  # a commit in progress: both calls queue behind it
+            for thread in threads:
+                thread.start()
+            while len(log._waiting) < 2:
+                time.sleep(0.001)
+        for thread in threads:
+            thread.join()
+        assert commits == [2]  # one transaction for both
+        assert len(raised) == 2
+        monkeypatch.undo()
+        assert log.states("x", ["a@x.org", "b@x.org"]) == {
+            "a@x.org": PENDING,
+            "b@x.org": PENDING,
+        }

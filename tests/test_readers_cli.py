@@ -217,17 +217,3 @@ def test_add_and_remove_keep_the_lists_excel_dialect(project: Project) -> None:
     assert path.read_bytes().decode("utf-8") == (
         "\ufeffE-mail;Name;country\r\nana@example.org;Ana Petrović;Serbia\r\n"
     )
-
-
-def test_forget_also_erases_what_a_killed_send_left_in_its_journal(project: Project) -> None:
-    from composer.delivery.journal import journal_path
-
-    path = delivery_log(project, "left@example.org")
-    entry = [1, [["sent", None, None, 1, 2.0, "sent", 2.0, 0, "vol-1", "left@example.org"]], []]
-    journal_path(path).write_text(json.dumps({"run": "killed"}) + "\n" + json.dumps(entry) + "\n")
-    code, _, err = compose(project, "subscribers", "forget", "left@example.org")
-    assert code == 0, err
-    assert not journal_path(path).exists()
-    with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT email FROM deliveries").fetchall()
-    assert rows == [("other@example.org",)]

@@ -34,23 +34,13 @@ def readers(n: int) -> list[str]:
     return [f"reader{i:04d}@example.org" for i in range(n)]
 
 
-def _opened(project: Path) -> Path:
-    """The log as the next run sees it: opening it applies what a killed send left in its
-    in-flight journal (composer/delivery/journal.py)."""
-    from composer.delivery.log import DeliveryLog
-
-    path = project / ".compose" / "delivery.sqlite"
-    DeliveryLog(path).close()
-    return path
-
-
 def log_states(project: Path) -> Counter[str]:
-    with sqlite3.connect(_opened(project)) as db:
+    with sqlite3.connect(project / ".compose" / "delivery.sqlite") as db:
         return Counter(dict(db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state")))
 
 
 def in_state(project: Path, state: str) -> set[str]:
-    with sqlite3.connect(_opened(project)) as db:
+    with sqlite3.connect(project / ".compose" / "delivery.sqlite") as db:
         return {e for (e,) in db.execute("SELECT email FROM deliveries WHERE state=?", (state,))}
 
 

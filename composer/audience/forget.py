@@ -120,11 +120,6 @@ def _address_tables(db: sqlite3.Connection) -> Iterator[tuple[str, str]]:
 
 
 def _erase_logs(project: Project, key: str) -> dict[tuple[str, str], int]:
-    from composer.delivery.log import LOG_FILE, DeliveryLog
-
-    log = project.root / ".compose" / LOG_FILE
-    if log.is_file():  # opening it applies what a killed send left in its journal: erased next
-        DeliveryLog(log).close()
     erased: dict[tuple[str, str], int] = {}
     for path in _databases(project):
         db = sqlite3.connect(path, timeout=30, isolation_level=None)

@@ -16,8 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from composer.delivery.journal import APPLIED_TABLE, Entry, Journal, journal_path, leftover
-from composer.errors import SendAborted, os_reason
+from composer.errors import SendAborted
 from composer.project import display_path
 
 LOG_FILE = "delivery.sqlite"
@@ -79,10 +78,6 @@ _STATE_RANK = (
 )
 # The rows that lost keep their history here: a migration loses no record.
 _SUPERSEDED = "superseded_deliveries"
-_APPLIED = (
-    "INSERT INTO journal_applied (run, line) VALUES (?, ?) "
-    "ON CONFLICT (run) DO UPDATE SET line = excluded.line"
-)
 _MARK_SENDING = (
     "UPDATE deliveries SET state='sending', attempts=attempts+1, updated_at=?, list=? "
     "WHERE issue=? AND email=? AND state NOT IN ('sent', 'refused')"
@@ -133,6 +128,16 @@ class IssueSend:
     schedule_base: float | None = None
 
 
+@dataclass
+class _Pending:
+    """One record() call waiting for a group commit."""
+
+    rows: Sequence[Sequence[object]]
+    marks: Sequence[Sequence[object]]
+    done: bool = False
+    error: BaseException | None = None
+
+
 def _cannot_write(path: Path, exc: sqlite3.Error) -> SendAborted:
     code = getattr(exc, "sqlite_errorcode", None)
     why = "disk full" if code is not None and code & 0xFF == sqlite3.SQLITE_FULL else str(exc)
@@ -140,23 +145,20 @@ def _cannot_write(path: Path, exc: sqlite3.Error) -> SendAborted:
 
 
 class DeliveryLog:
-    """Durable per-recipient outcomes: every write is durable before it returns (committed, or
-    for a send's outcomes and marks, appended to the in-flight journal; see journal.py)."""
+    """Durable per-recipient outcomes; every write is committed before it returns."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         # One connection shared by the send's worker threads, serialised by a lock.
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._lock = threading.Lock()
-        self._journal: Journal | None = None  # opened by a send's first mark
-        self._opening = threading.Lock()
+        self._queued = threading.Lock()  # guards _waiting, held for an append, never for I/O
+        self._waiting: list[_Pending] = []  # record() calls not yet committed
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL survives a killed process (not a power cut) without an fsync a commit.
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
-            self._db.execute(APPLIED_TABLE)
-            self._replay()
         except sqlite3.Error as exc:
             self._db.close()
             raise _cannot_write(path, exc) from exc
@@ -216,72 +218,15 @@ class DeliveryLog:
             )
         self._db.execute("DROP TABLE deliveries_old")
 
-    def _replay(self) -> None:
-        """Apply what a send that was killed left in its journal (nothing when none was)."""
-        with leftover(journal_path(self.path)) as found:
-            if found is not None:
-                run, entries = found
-                with self._lock:
-                    self._apply(run, entries)
-
-    def _apply(self, run: str, entries: Sequence[Entry]) -> None:
-        """Journal entries not applied yet, in order, with how far they go, in one transaction.
-        The caller holds the lock."""
-        row = self._db.execute("SELECT line FROM journal_applied WHERE run=?", (run,)).fetchone()
-        done = row[0] if row else 0
-        steps: list[tuple[str, Iterable[Sequence[object]]]] = []
-        for entry in entries:
-            if entry.line > done:  # outcomes, then the next marks: a later entry may settle them
-                steps += [(_RECORD, entry.records), (_MARK_SENDING, entry.marks)]
-        if not steps:
-            return
-        line = entries[-1].line
-        self._commit(*steps, (_APPLIED, [(run, line)]))
-
-    def _append(self, records: list[Sequence[object]], marks: list[Sequence[object]]) -> None:
-        """Make outcomes and marks durable in the journal (opened on first use)."""
-        try:
-            journal = self._journal
-            if journal is None:
-                with self._opening:  # the workers' first marks come at once: one journal
-                    if self._journal is None:
-                        self._journal = Journal(journal_path(self.path), self._apply_locked)
-                    journal = self._journal
-            journal.append(records, marks)
-        except OSError as exc:
-            why = os_reason(exc)
-            raise SendAborted(
-                f"the delivery log cannot be written: {why} at {display_path(self.path)}"
-            ) from exc
-
-    def _apply_locked(self, run: str, entries: list[Entry]) -> None:
-        """The journal thread's apply: its failure reaches the next record() as one line."""
-        with self._lock:
-            try:
-                self._apply(run, entries)
-            except sqlite3.Error as exc:
-                raise _cannot_write(self.path, exc) from exc
-
-    def _settle(self) -> None:
-        """Before a read: what the journal holds is in the database."""
-        if self._journal is not None:
-            self._journal.settle()
-
     @classmethod
     def for_project(cls, state_dir: Path) -> DeliveryLog:
         """The log in a project's state folder, created on first use."""
         return cls(state_dir / LOG_FILE)
 
     def close(self) -> None:
-        """Apply the journal, then close the database (a failure to checkpoint on a full disk
-        loses nothing: WAL; a journal that could not be applied is replayed on the next open)."""
-        journal, self._journal = self._journal, None
-        try:
-            if journal is not None:
-                journal.close()
-        finally:
-            with self._lock, contextlib.suppress(sqlite3.Error):
-                self._db.close()
+        """Close the database (a failure to checkpoint on a full disk loses nothing: WAL)."""
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -361,7 +306,6 @@ class DeliveryLog:
         return self._lookup(issue, "list", emails)
 
     def _lookup(self, issue: str, column: str, emails: Sequence[str]) -> dict[str, str]:
-        self._settle()
         found: dict[str, str] = {}
         with self._lock:
             for start in range(0, len(emails), _CHUNK):
@@ -387,7 +331,8 @@ class DeliveryLog:
 
     def mark_sending(self, issue: str, recipients: Iterable[tuple[str, str]]) -> None:
         """Record that these (address, list) are about to be handed to the transport."""
-        self._append([], _marks(time.time(), issue, recipients))
+        now = time.time()
+        self._write(_MARK_SENDING, _marks(now, issue, recipients))
 
     def record(
         self,
@@ -395,19 +340,41 @@ class DeliveryLog:
         outcomes: Sequence[Outcome],
         then_sending: Iterable[tuple[str, str]] = (),
     ) -> None:
-        """Record what the transport said and mark the next batch (its (address, list) pairs),
-        durably, in one append to the journal: the next batch may go once this returns."""
+        """Record what the transport said; and, in the same transaction, mark the next batch
+        (its (address, list) pairs).
+
+        Group commit: the workers that call this while another's transaction runs are committed
+        together in the next one, and each returns once its own rows are committed. Nothing is
+        held back: a commit a message becomes one for all that arrived meanwhile.
+        """
         now = time.time()
-        rows: list[Sequence[object]] = [
+        rows = [
             (o.state, o.error, o.provider_id, o.tries, now, o.state, now, int(o.bounce),
              issue, o.email)
             for o in outcomes
         ]  # fmt: skip
-        self._append(rows, _marks(now, issue, then_sending))
+        mine = _Pending(rows, _marks(now, issue, then_sending))
+        with self._queued:
+            self._waiting.append(mine)
+        with self._lock:  # the one committing; the others wait here and find theirs done
+            if not mine.done:
+                with self._queued:
+                    group, self._waiting = self._waiting, []
+                try:
+                    self._commit(
+                        (_RECORD, [row for pending in group for row in pending.rows]),
+                        (_MARK_SENDING, [mark for pending in group for mark in pending.marks]),
+                    )
+                except BaseException as exc:
+                    for pending in group:
+                        pending.error = exc
+                for pending in group:
+                    pending.done = True
+        if mine.error is not None:
+            raise mine.error
 
     def bounces(self, issue: str) -> list[tuple[str, str]]:
         """(address, server's reply) of hard bounces not yet added to the suppressions."""
-        self._settle()
         with self._lock:
             rows = self._db.execute(
                 "SELECT email, COALESCE(last_error, '') FROM deliveries "
@@ -433,7 +400,6 @@ class DeliveryLog:
 
     def lists(self, issue: str) -> list[str]:
         """The lists this issue has been sent (or started) to."""
-        self._settle()
         with self._lock:
             rows = self._db.execute(
                 "SELECT list FROM sends WHERE issue=? UNION "
@@ -444,7 +410,6 @@ class DeliveryLog:
 
     def counts(self, issue: str, list_name: str) -> dict[str, int]:
         """How many readers this list reached (last) for this issue, in each state."""
-        self._settle()
         with self._lock:
             rows = self._db.execute(
                 "SELECT state, COUNT(*) FROM deliveries WHERE issue=? AND list=? GROUP BY state",
@@ -458,7 +423,6 @@ class DeliveryLog:
         self, issue: str, list_name: str, state: str = FAILED
     ) -> Iterator[tuple[str, str, int]]:
         """(address, last error, attempts) for each recipient in `state` (failed by default)."""
-        self._settle()
         with self._lock:
             rows = self._db.execute(
                 "SELECT email, COALESCE(last_error, ''), attempts FROM deliveries "
@@ -469,7 +433,6 @@ class DeliveryLog:
 
     def row(self, issue: str, email: str) -> dict[str, object] | None:
         """Everything logged about one recipient (for tests and `status`)."""
-        self._settle()
         with self._lock:
             cursor = self._db.execute(
                 "SELECT * FROM deliveries WHERE issue=? AND email=?", (issue, email)
@@ -481,5 +444,5 @@ class DeliveryLog:
 
 def _marks(
     now: float, issue: str, recipients: Iterable[tuple[str, str]]
-) -> list[Sequence[object]]:
+) -> list[tuple[object, ...]]:
     return [(now, list_name, issue, email) for email, list_name in recipients]
