@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -102,6 +104,58 @@ def test_acquire_waits_and_stops() -> None:
     stop = threading.Event()
     threading.Timer(0.05, stop.set).start()
     assert limiter.acquire(1, stop) is False  # would wait 100 s; the stop ends it
+
+
+_WORKERS = """
+import os, sys, threading
+from pathlib import Path
+from composer.delivery.log import DeliveryLog, Outcome
+
+log = DeliveryLog(Path(sys.argv[1]))
+emails = [[f"w{w}-{n}@x.org" for n in range(2000)] for w in range(4)]
+for mine in emails:
+    log.enqueue("x", "main", mine, "smtp")
+    log.mark_sending("x", [(mine[0], "main")])
+print("ready", flush=True)
+
+def worker(w):
+    mine = emails[w]
+    for n in range(1999):
+        log.record("x", [Outcome(mine[n], "sent")], then_sending=[(mine[n + 1], "main")])
+        os.write(1, f"{w} {n}\\n".encode())  # only once record() returned; one write a line
+
+threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+
+
+def test_an_outcome_survives_a_kill_once_record_returns_and_one_mark_a_worker_is_open(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "delivery.sqlite"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _WORKERS, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    returned: list[tuple[int, int]] = []
+    for line in child.stdout:
+        if line.startswith("ready"):
+            continue
+        w, n = map(int, line.split())
+        returned.append((w, n))
+        if len(returned) >= 1500:
+            break
+    child.kill()  # SIGKILL: no clean-up
+    child.wait()
+    with DeliveryLog(path) as log:
+        states = log.states("x", [f"w{w}-{n}@x.org" for w in range(4) for n in range(2000)])
+    assert all(states[f"w{w}-{n}@x.org"] == SENT for w, n in returned)
+    for w in range(4):
+        open_marks = [e for e, s in states.items() if e.startswith(f"w{w}-") and s == "sending"]
+        assert len(open_marks) == 1  # the window: one message a worker
 
 
 def test_records_from_many_workers_are_committed_together_before_each_returns(

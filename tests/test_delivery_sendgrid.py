@@ -102,8 +102,8 @@ def test_a_bad_key_stops_the_send_and_is_never_shown(tmp_path: Path) -> None:
     assert "SendGrid 401" in result.stderr and "SENDGRID_API_KEY" in result.stderr
     for output in (result.stdout, result.stderr, traced.stdout, traced.stderr):
         assert wrong not in output and "wrong-key" not in output
-    for path in (project / ".compose").iterdir():
-        assert b"wrong-key" not in path.read_bytes()
+    for path in (project / ".compose").rglob("*"):
+        assert path.is_dir() or b"wrong-key" not in path.read_bytes()
     status = run(project, "status", str(project / "issues" / "x.yaml"))
     assert "main: sent 0, failed 0, pending 3" in status.stdout
 
