@@ -94,10 +94,10 @@ def test_every_reader_gets_their_sections_language_and_fields(
         plan = plan_send(load_project(root), issue, "readers")
         assert plan.audience is not None
         seen = 0
-        for reader in (r for chunk in plan.audience.chunks() for r in chunk):
-            recipient = reader.recipient
+        chunks = plan.audience.chunks()
+        for list_name, recipient in ((name, r) for name, chunk in chunks for r in chunk):
             name, language_cell, interests, country = rows[int(recipient.email[1:].split("@")[0])]
-            envelope = plan.reader_envelope(reader)
+            envelope = plan.reader_envelope(recipient, list_name)
             data = plan.template.personalize(
                 envelope.email, envelope.name, envelope.unsubscribe_url,
                 token=envelope.token, fill=envelope.fill,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from composer.audience import Recipient, Selection
 
@@ -19,17 +19,11 @@ CHUNK = 1000  # recipients handled at a time (log lookups, seen-table lookups)
 _LOOKUP = 500  # SQLite limits bound parameters per statement
 
 
-@dataclass(frozen=True)
-class Reader:
-    """One recipient of a send, with the list that reaches them."""
+class Chunk(NamedTuple):
+    """Readers of one list (the list that reaches them), at most CHUNK of them."""
 
     list_name: str
-    recipient: Recipient
-
-    @property
-    def key(self) -> str:
-        """The address as the delivery log knows it."""
-        return self.recipient.key
+    recipients: list[Recipient]
 
 
 class Audience:
@@ -60,23 +54,20 @@ class Audience:
     def count(self) -> int:
         """How many distinct readers the send reaches (one pass over the lists, once)."""
         if self._count is None:
-            self._count = sum(len(chunk) for chunk in self.chunks())
+            self._count = sum(len(chunk.recipients) for chunk in self.chunks())
         return self._count
 
-    def chunks(self) -> Iterator[list[Reader]]:
+    def chunks(self) -> Iterator[Chunk]:
         """The readers in chunks of at most CHUNK, an address on two lists only the first time."""
         with contextlib.closing(_Seen()) as seen:
             many = len(self.selections) > 1
             for selection in self.selections:
                 for chunk in _recipient_chunks(selection):
-                    fresh = seen.fresh([r.key for r in chunk]) if many else None
-                    readers = [
-                        Reader(selection.list_name, r)
-                        for r in chunk
-                        if fresh is None or r.key in fresh
-                    ]
-                    if readers:
-                        yield readers
+                    if many:
+                        fresh = seen.fresh([r.key for r in chunk])
+                        chunk = [r for r in chunk if r.key in fresh]
+                    if chunk:
+                        yield Chunk(selection.list_name, chunk)
 
 
 def _recipient_chunks(selection: Selection) -> Iterator[list[Recipient]]:

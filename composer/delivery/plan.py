@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from composer.audience import Selection, address_key, select
+from composer.audience import Recipient, Selection, address_key, select
 from composer.build import BuiltIssue, Mode, build_issue
-from composer.delivery.audience import Audience, Reader
+from composer.delivery.audience import Audience
 from composer.delivery.log import FAILED, LOG_FILE, REFUSED, SENT, UNKNOWN, DeliveryLog
 from composer.delivery.message import MessageTemplate, check_address
 from composer.delivery.schedule import Schedule, check_horizon, from_timestamp, parse_at
@@ -116,27 +116,28 @@ class SendPlan:
         token = make_token(self.secret, list_name, key)
         news = self.project.newsletter
         fill = None
-        if self.variants is not None:
+        if self.variants is not None and self.variants.needs_fill:
             columns = {**(attributes or {}), "email": email, "name": name}
             fill = self.variants.fill_for(news, columns)
         link = news.unsubscribe_link(token)
         return Envelope(key, email, name, link, token, list_name=list_name, fill=fill)
 
-    def reader_envelope(self, reader: Reader) -> Envelope:
-        """The envelope of one reader of the audience (with its send_at when the transport
-        holds scheduled mail itself)."""
-        r = reader.recipient
-        envelope = self.envelope(r.email, r.key, r.name, reader.list_name, r.attributes)
+    def reader_envelope(self, reader: Recipient, list_name: str) -> Envelope:
+        """The envelope of one reader of the audience, reached through `list_name` (with its
+        send_at when the transport holds scheduled mail itself)."""
+        envelope = self.envelope(
+            reader.email, reader.key, reader.name, list_name, reader.attributes
+        )
         if self.schedule is not None and self.transport.schedules_itself:
             send_at = int(self.when(reader).timestamp())
             envelope = dataclasses.replace(envelope, send_at=send_at)
         return envelope
 
-    def when(self, reader: Reader) -> dt.datetime:
+    def when(self, reader: Recipient) -> dt.datetime:
         """When `reader` gets the issue under --at (their zone; the default for a bad one)."""
         assert self.schedule is not None
         try:
-            return self.schedule.when(reader.recipient.attributes.get("timezone", ""))
+            return self.schedule.when(reader.attributes.get("timezone", ""))
         except ValueError:  # added to the list since the plan checked it
             return self.schedule.when()
 
@@ -221,7 +222,7 @@ def _count_audience(plan: SendPlan, audience: Audience, log: DeliveryLog | None)
     """One pass: who already has the issue, and (under --at) when each of the others gets it."""
     bad_zones: list[Problem] = []
     done = plan.done_states
-    for chunk in audience.chunks():
+    for list_name, chunk in audience.chunks():
         states = log.states(plan.issue, [r.key for r in chunk]) if log is not None else {}
         found = list(states.values())
         plan.already_sent += found.count(SENT)
@@ -233,11 +234,10 @@ def _count_audience(plan: SendPlan, audience: Audience, log: DeliveryLog | None)
             if states.get(reader.key) in done:
                 continue
             try:
-                zone = reader.recipient.attributes.get("timezone", "")
-                plan.waves[plan.schedule.when(zone)] += 1
+                plan.waves[plan.schedule.when(reader.attributes.get("timezone", ""))] += 1
             except ValueError as exc:
-                path = plan.project.subscribers_dir / f"{reader.list_name}.csv"
-                bad_zones.append(Problem(str(exc), display_path(path), reader.recipient.line))
+                path = plan.project.subscribers_dir / f"{list_name}.csv"
+                bad_zones.append(Problem(str(exc), display_path(path), reader.line))
     if bad_zones:
         raise InvalidInput(bad_zones)
 
@@ -324,13 +324,13 @@ def dry_run(plan: SendPlan) -> DryRunReport:
         return report
     log = DeliveryLog(plan.log_path()) if plan.log_path().exists() else None
     try:
-        for chunk in plan.audience.chunks():
+        for list_name, chunk in plan.audience.chunks():
             states = log.states(plan.issue, [r.key for r in chunk]) if log else {}
             for reader in chunk:
                 if states.get(reader.key) in plan.done_states:
                     report.skipped += 1
                     continue
-                envelope = plan.reader_envelope(reader)
+                envelope = plan.reader_envelope(reader, list_name)
                 try:
                     data = plan.template.personalize(
                         envelope.email,
@@ -341,8 +341,7 @@ def dry_run(plan: SendPlan) -> DryRunReport:
                         fill=envelope.fill,
                     )
                 except ValueError as exc:
-                    path = plan.project.subscribers_dir / f"{reader.list_name}.csv"
-                    report.problems.append(f"{path.name}:{reader.recipient.line}: {exc}")
+                    report.problems.append(f"{list_name}.csv:{reader.line}: {exc}")
                     continue
                 report.rendered += 1
                 report.total_bytes += len(data)
@@ -417,7 +416,7 @@ def delivery_status(project: Project, issue_path: Path) -> list[ListStatus]:
             if selection is not None:
                 status.suppressed = selection.suppressed
                 logged = 0
-                for chunk in Audience([selection]).chunks():
+                for _, chunk in Audience([selection]).chunks():
                     lists = log.lists_of(issue, [r.key for r in chunk])
                     logged += len(lists)
                     status.elsewhere += sum(1 for name in lists.values() if name != list_name)

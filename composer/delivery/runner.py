@@ -126,16 +126,18 @@ class _Run:
         plan = self.plan
         assert plan.audience is not None
         done = plan.done_states
-        for chunk in plan.audience.chunks():
+        for list_name, chunk in plan.audience.chunks():
             if self.stop.is_set():
                 return
             keys = [r.key for r in chunk]
-            # A chunk comes from one list: new rows name it; a row of an earlier send stays.
-            self.log.enqueue(plan.issue, chunk[0].list_name, keys, self.transport.name)
+            # New rows name the list that reaches them; a row of an earlier send stays.
+            self.log.enqueue(plan.issue, list_name, keys, self.transport.name)
             states = self.log.states(plan.issue, keys)
             if self.wave is not None:
                 chunk = [r for r in chunk if plan.when(r) == self.wave]
-            todo = [plan.reader_envelope(r) for r in chunk if states.get(r.key) not in done]
+            todo = [
+                plan.reader_envelope(r, list_name) for r in chunk if states.get(r.key) not in done
+            ]
             left = [states.get(r.key) for r in chunk if states.get(r.key) in done]
             with self.lock:
                 self.summary.skipped += left.count(SENT)

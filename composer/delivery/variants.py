@@ -49,6 +49,11 @@ class VariantPlan:
     _index: dict[VariantKey, int] = field(default_factory=dict, repr=False)
     _memo: dict[tuple[str | None, str | None], int] = field(default_factory=dict, repr=False)
 
+    @property
+    def needs_fill(self) -> bool:
+        """Whether readers differ at all: several variants, or merge fields to fill."""
+        return len(self.builts) > 1 or bool(self.fields)
+
     def fill_for(self, newsletter: Newsletter, columns: dict[str, str]) -> Fill:
         """One reader's variant and merge values."""
         cells = (columns.get(LANGUAGE_COLUMN), columns.get(INTERESTS_COLUMN))
@@ -104,15 +109,14 @@ def plan_variants(
     else:
         long = _LongTexts(issue, fields)
         paths = {s.list_name: s.path for s in audience.selections}
-        for chunk in audience.chunks():
-            for reader in chunk:
-                recipient = reader.recipient
+        for list_name, chunk in audience.chunks():
+            for recipient in chunk:
                 columns = reader_columns(recipient)
                 key = variants.variant_for(
                     issue, newsletter, columns.get(LANGUAGE_COLUMN), columns.get(INTERESTS_COLUMN)
                 )
                 counts[key] = counts.get(key, 0) + 1
-                long.see(key.language, columns, recipient, paths[reader.list_name])
+                long.see(key.language, columns, recipient, paths[list_name])
         warnings = long.warnings()
         if not counts:
             counts[variants.variant_for(issue, newsletter, None, None)] = 0
