@@ -104,8 +104,11 @@ def plan_variants(
             )
     counts: dict[VariantKey, int] = {}
     warnings: list[str] = []
+    possible = variants.all_variants(issue, newsletter)
     if audience is None:
         counts[variants.variant_for(issue, newsletter, None, None)] = 0
+    elif len(possible) == 1 and not fields:  # one message for all: no pass over the lists
+        counts[possible[0]] = audience.count
     else:
         long = _LongTexts(issue, fields)
         paths = {s.list_name: s.path for s in audience.selections}
