@@ -78,7 +78,7 @@ def make_project(root: Path, readers: int) -> Path:
         log.enqueue("x", "main", emails, "sendgrid")
         for start in range(0, readers, 5000):
             chunk = emails[start : start + 5000]
-            log.record("x", "main", [Outcome(e, SENT) for e in chunk])
+            log.record("x", [Outcome(e, SENT) for e in chunk])
     return root
 
 
