@@ -63,8 +63,9 @@ def make_project(root: Path, deliveries: int, events: int) -> Path:
     db = sqlite3.connect(root / ".compose" / "delivery.sqlite")
     for name, share in (("main", 0.7), ("partners", 0.3)):
         db.execute(
-            "INSERT INTO sends VALUES ('x', ?, 'Vol. 37', 'full', '0', 'sendgrid', NULL, ?, ?, "
-            "'issues/x.yaml', NULL)",
+            "INSERT INTO sends (issue, list, subject, mode, content_sha, transport, segment, "
+            "started_at, updated_at, source) VALUES ('x', ?, 'Vol. 37', 'full', '0', 'sendgrid', "
+            "NULL, ?, ?, 'issues/x.yaml')",
             (name, started, started),
         )
     db.executemany(
