@@ -3,23 +3,29 @@ HTTP (302 to the sealed URL, tampered token 404, `javascript:` never a target), 
 
 from __future__ import annotations
 
+import email
 import html
+import json
 import re
 import sqlite3
 from collections.abc import Iterator
+from email.policy import default as default_policy
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from doubles.delivery_project import make_project
+from doubles.delivery_project import make_project, send
+from doubles.sendgrid_api import SendGridDouble
 
 from composer.build import build_issue
 from composer.delivery.tokens import load_secret
 from composer.events.clicks import PURPOSE
+from composer.events.ids import expected_id
 from composer.project import Project, load_project
 from composer.web.app import create_app
 from composer.web.signed import make_signed
+from tests.conftest import run_compose
 from tests.test_serve import ServerThread
 
 TRACKING = """website: https://www.example.org/
@@ -120,3 +126,65 @@ def test_without_tracking_clicks_there_is_no_redirect(tmp_path: Path) -> None:
     assert "/c/" not in built.email_html and "https://example.org/intro" in built.email_html
     with ServerThread(create_app(project, project.root / "build")) as running:
         assert httpx.get(f"{running.base}/c/{token}").status_code == 404
+
+
+def test_per_recipient_links_carry_each_readers_delivery_id_and_count_readers(
+    tmp_path: Path,
+) -> None:
+    root = make_project(tmp_path, 2, extra_config=TRACKING + "  per_recipient: true\n")
+    project = load_project(root)
+    assert send(root).code == 0
+    secret = load_secret(project)
+    links: dict[str, set[str]] = {}
+    for n in range(2):
+        email_address = f"reader{n:04d}@example.org"
+        message = email.message_from_bytes(
+            (root / "outbox" / "x" / f"{email_address}.eml").read_bytes(), policy=default_policy
+        )
+        body = message.get_body(("html",)).get_content()
+        text = message.get_body(("plain",)).get_content()
+        hrefs = {html.unescape(h) for h in re.findall(r'href="(https://news[^"]+/c/[^"]+)"', body)}
+        ids = {parse_qs(urlsplit(h).query)["r"][0] for h in hrefs}
+        assert ids == {expected_id(secret, "x", "main", email_address)}  # theirs, on every link
+        assert "/c/" not in text and "zqREADER" not in body + text
+        links[email_address] = hrefs
+    first = min(links["reader0000@example.org"])
+    path = urlsplit(first).path
+    other = next(h for h in links["reader0001@example.org"] if urlsplit(h).path == path)
+    with ServerThread(create_app(project, root / "build")) as running:
+        for href in (first, first, other, f"https://news.example.org{path}?r=not-an-id"):
+            parts = urlsplit(href)
+            response = httpx.get(
+                f"{running.base}{parts.path}?{parts.query}", headers={"User-Agent": BROWSER}
+            )
+            assert response.status_code == 302
+    report = run_compose("--project", root, "report", root / "issues" / "x.yaml", "--json")
+    assert report.code == 0, report.stderr
+    figures = {link["url"]: link for link in json.loads(report.stdout)["links"]}
+    clicked = next(link for link in figures.values() if link["total"] == 4)
+    assert clicked["unique"] == 2  # two readers; the bogus id is nobody's
+    # The reader's clicks are theirs: exported with them, erased with them.
+    exported = run_compose("--project", root, "subscribers", "export", "reader0001@example.org")
+    assert len(json.loads(exported.stdout)["clicks"]) == 1
+    assert (
+        run_compose("--project", root, "subscribers", "forget", "reader0000@example.org").code == 0
+    )
+    with sqlite3.connect(root / ".compose" / "events.sqlite") as db:
+        kept = db.execute("SELECT delivery FROM reader_clicks").fetchall()
+    assert kept == [(expected_id(secret, "x", "main", "reader0001@example.org"),)]
+
+
+def test_per_recipient_links_through_sendgrid_are_filled_per_reader(tmp_path: Path) -> None:
+    key = "SG.secret-test-key-do-not-print"
+    config = TRACKING + "  per_recipient: true\n"
+    root = make_project(tmp_path, 2, transport="sendgrid", extra_config=config)
+    with SendGridDouble(api_key=key) as double:
+        result = send(root, SENDGRID_API_KEY=key, COMPOSE_SENDGRID_HOST=double.url)
+        assert result.code == 0, result.stderr
+    secret = load_secret(load_project(root))
+    for n in range(2):
+        address = f"reader{n:04d}@example.org"
+        _, body = double.rendered(address)
+        ids = {parse_qs(urlsplit(html.unescape(h)).query)["r"][0]
+               for h in re.findall(r'href="(https://news[^"]+/c/[^"]+)"', body)}  # fmt: skip
+        assert ids == {expected_id(secret, "x", "main", address)}

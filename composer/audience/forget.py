@@ -13,6 +13,7 @@ import hmac
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from composer.audience.membership import (
 )
 from composer.audience.records import address_key
 from composer.audience.suppressions import suppression_rows
+from composer.delivery.log import LOG_FILE
+from composer.events.store import EVENTS_FILE
 from composer.project import Project
 
 FORGOTTEN_FILE = "forgotten"
@@ -82,8 +85,11 @@ def forget(project: Project, email: str, secret: bytes) -> Erasure:
             report.list_rows[name] = 1
     report.consent_records = erase_consent(project, key)
     report.suppressions = len(lift_suppression(project, key))
+    clicks = _reader_clicks(project, _reader_ids(project, key, secret), erase=True)
     for (where, table), count in _erase_logs(project, key).items():
         report.log_rows[f"{where}:{table}"] = count
+    if clicks:
+        report.log_rows[f"{EVENTS_FILE}:reader_clicks"] = len(clicks)
     report.outbox_files = _erase_outbox(project, key)
     return report
 
@@ -173,8 +179,50 @@ def export(project: Project, email: str) -> dict[str, object]:
         "consent": list(consent_rows(project, key)),
         "suppressions": suppressed,
         "deliveries": _log_rows(project, key),
+        "clicks": _reader_clicks(project, _reader_ids(project, key, _secret(project)), erase=False),
         "outbox": [str(p.relative_to(project.root)) for p in _outbox_files(project, key)],
     }
+
+
+def _reader_ids(project: Project, key: str, secret: bytes | None) -> list[str]:
+    """The delivery ids the reader's messages carried: under `tracking.per_recipient` their
+    clicks are kept by these (no address in them), so erasing or exporting needs them."""
+    log = project.root / ".compose" / LOG_FILE
+    if secret is None or not log.is_file():
+        return []
+    from composer.events.ids import expected_id
+
+    with closing(sqlite3.connect(f"{log.as_uri()}?mode=ro", uri=True, timeout=30)) as db:
+        rows = db.execute(
+            "SELECT issue, list FROM deliveries WHERE lower(email) = ?", (key,)
+        ).fetchall()
+    return [expected_id(secret, issue, list_name, key) for issue, list_name in rows]
+
+
+def _reader_clicks(project: Project, ids: list[str], *, erase: bool) -> list[dict[str, object]]:
+    """The reader's click rows (issue, link, when), erased too when `erase`."""
+    path = project.root / ".compose" / EVENTS_FILE
+    if not ids or not path.is_file():
+        return []
+    marks = ",".join("?" * len(ids))
+    with closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as db:
+        db.row_factory = sqlite3.Row
+        try:
+            found = db.execute(
+                f"SELECT issue, url, at FROM reader_clicks WHERE delivery IN ({marks})", ids
+            ).fetchall()
+            if erase:
+                db.execute(f"DELETE FROM reader_clicks WHERE delivery IN ({marks})", ids)
+        except sqlite3.OperationalError:  # an event store from before per-reader clicks
+            return []
+    return [dict(row) for row in found]
+
+
+def _secret(project: Project) -> bytes | None:
+    """The token secret, when anything was ever sent (an export creates none)."""
+    from composer.delivery.tokens import load_secret
+
+    return load_secret(project) if (project.root / ".compose" / LOG_FILE).is_file() else None
 
 
 def _log_rows(project: Project, key: str) -> dict[str, list[dict[str, object]]]:

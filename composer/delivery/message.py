@@ -17,8 +17,9 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Protocol
 
 from composer.delivery.dkim import relaxed_body
+from composer.events.ids import ID_CHARS, delivery_id
 from composer.issue import merge
-from composer.render import PREFERENCES_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER
+from composer.render import PREFERENCES_PLACEHOLDER, READER_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER
 
 if TYPE_CHECKING:
     from composer.delivery.dkim import DkimSigner
@@ -313,6 +314,12 @@ class MessageTemplate:
         # A theme of the project's own may leave the preferences link out: its slot is then unused.
         text_slots = {unsubscribe_marker: "url_text", PREFERENCES_PLACEHOLDER: "prefs_text"}
         html_slots = {unsubscribe_marker: "url_html", PREFERENCES_PLACEHOLDER: "prefs_html"}
+        # tracking.per_recipient: each click link ends in the reader's delivery id.
+        self.per_reader = READER_PLACEHOLDER in self.html
+        self.slug: str = getattr(built, "slug", "")
+        if self.per_reader:
+            html_slots[READER_PLACEHOLDER] = "reader_html"
+            room["reader_html"] = ID_CHARS
         # Merge fields are slots like the links: filled per reader, plain in text, escaped in HTML.
         self.merge_fields: tuple[merge.Field, ...] = tuple(getattr(built, "merge_fields", ()))
         for n in range(len(self.merge_fields)):
@@ -461,6 +468,8 @@ class MessageTemplate:
             "prefs_text": prefs,
             "prefs_html": html.escape(prefs, quote=True),
         }
+        if self.per_reader:
+            values["reader_html"] = delivery_id(token, self.slug)
         merged = self._merge_values(fill, values)
         out = [
             *(

@@ -4,7 +4,10 @@ With `tracking.clicks` each http(s) link of the HTML part points to `<public_url
 the token carrying the issue and the original URL sealed with the project's secret (AES-SIV,
 web/signed.py), so `/c/<token>` can only ever redirect where we linked: a changed character is
 a 404, and nothing but http(s) is ever a target. The same token for every reader: only
-aggregate counts per link can be kept. The plain-text part is left alone (readable URLs).
+aggregate counts per link can be kept, unless `tracking.per_recipient`: then each link also
+carries the reader's delivery id (`?r=`, a keyed hash that names no address; events/ids.py),
+filled in per message, so the report can count readers per link. The plain-text part is left
+alone (readable URLs).
 `tracking.utm` parameters are added to links into the organisation's own `website`.
 """
 
@@ -16,6 +19,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from composer.issue.model import Newsletter
+from composer.render import READER_PLACEHOLDER
 from composer.web.signed import BadToken, make_signed, read_signed
 
 PURPOSE = "click"
@@ -44,6 +48,8 @@ def track_links(html_text: str, slug: str, newsletter: Newsletter, secret: bytes
             if tracking.clicks:
                 # Dated 0, never expiring: the same issue built again gives the same links.
                 target = base + make_signed(secret, PURPOSE, {"i": slug, "u": target}, now=0)
+                if tracking.per_recipient:  # the reader's delivery id, filled in when sending
+                    target += "?r=" + READER_PLACEHOLDER
             done[url] = target
         quote = match.group(2)
         return f"{match.group(1)}{quote}{html.escape(done[url], quote=True)}{quote}"

@@ -175,9 +175,10 @@ def _events(db: sqlite3.Connection, report: IssueReport, figures: dict[str, List
     }
     if report.per_recipient:  # readers per link: kept only then
         for url, unique in db.execute(
-            "SELECT url, count(DISTINCT NULLIF(email, '')) FROM events "
-            "WHERE issue=? AND kind='click' GROUP BY url",
-            (issue,),
+            "SELECT url, count(*) FROM ("
+            "SELECT url, email AS who FROM events WHERE issue=? AND kind='click' AND email<>'' "
+            "UNION SELECT url, delivery FROM reader_clicks WHERE issue=?) GROUP BY url",
+            (issue, issue),
         ):
             if url in links:
                 links[url].unique = unique

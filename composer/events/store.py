@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -53,6 +54,13 @@ CREATE TABLE IF NOT EXISTS tallies (      -- what was received but not kept, by 
     name    TEXT NOT NULL,                -- unmatched | unknown_type | ignored
     n       INTEGER NOT NULL,
     PRIMARY KEY (issue, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reader_clicks ( -- tracking.per_recipient: who clicked, pseudonymous
+    issue    TEXT NOT NULL,
+    url      TEXT NOT NULL,
+    delivery TEXT NOT NULL,                -- the reader's delivery id (events/ids.py), no address
+    at       REAL NOT NULL,
+    PRIMARY KEY (issue, url, delivery)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS link_clicks (  -- aggregate counts, always
     issue   TEXT NOT NULL,
@@ -202,9 +210,18 @@ class EventStore:
                 (issue, name, n),
             )
 
-    def count_click(self, issue: str, url: str, *, scanner: bool) -> None:
-        """One click on `url` in `issue`, by a reader or (scanner) a link scanner."""
+    def count_click(
+        self, issue: str, url: str, *, scanner: bool, reader: str | None = None
+    ) -> None:
+        """One click on `url` in `issue`, by a reader or (scanner) a link scanner; `reader`: the
+        delivery id the link carried (tracking.per_recipient), kept once per link."""
         with self.transaction() as db:
+            if reader and not scanner:
+                db.execute(
+                    "INSERT OR IGNORE INTO reader_clicks (issue, url, delivery, at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (issue, url, reader, time.time()),
+                )
             db.execute(
                 "INSERT INTO link_clicks (issue, url, total, scanner) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (issue, url) DO UPDATE SET total = total + excluded.total, "

@@ -5,3 +5,6 @@
 UNSUBSCRIBE_PLACEHOLDER = "https://unsubscribe.compose.invalid/personal-link"
 # Likewise each recipient's preferences page (`compose serve` /preferences/<the same token>).
 PREFERENCES_PLACEHOLDER = "https://preferences.compose.invalid/personal-link"
+# With `tracking.per_recipient`, each click link ends in `?r=` and this: each reader's delivery
+# id, filled in like the links above (a bare word: it sits inside a URL's query).
+READER_PLACEHOLDER = "zqREADERIDqz"

@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from composer.events.clicks import read_click
 from composer.events.deliveries import connect_readonly, log_path
+from composer.events.ids import ID_CHARS
 from composer.events.store import EventStore
 from composer.project import STATE_DIR, Project
 
@@ -28,6 +29,8 @@ SCANNER_AGENTS = re.compile(
     re.IGNORECASE,
 )
 SCANNER_WINDOW_SECONDS = 60  # arrivals this soon after the send are suspect
+# A delivery id as events/ids.py makes it; anything else in `?r=` is counted as no one's.
+_DELIVERY_ID = re.compile(rf"[A-Za-z0-9_-]{{{ID_CHARS}}}")
 _SENT_CACHE_SECONDS = 30.0
 
 
@@ -38,6 +41,7 @@ class ClickEndpoint:
         self._project = project
         self._secret = secret
         self._enabled = project.newsletter.tracking.clicks
+        self._per_recipient = project.newsletter.tracking.per_recipient
         self._store: EventStore | None = None
         self._sent_at: dict[str, tuple[float, float | None]] = {}
 
@@ -49,7 +53,9 @@ class ClickEndpoint:
             return PlainTextResponse("not found\n", status_code=404)
         issue, url = found
         scanner = await run_in_threadpool(self._is_scanner, request, issue)
-        await run_in_threadpool(self._count, issue, url, scanner)
+        reader = request.query_params.get("r", "")
+        known = self._per_recipient and _DELIVERY_ID.fullmatch(reader) is not None
+        await run_in_threadpool(self._count, issue, url, scanner, reader if known else None)
         request.state.log_note = "click by a scanner" if scanner else "click"
         return RedirectResponse(
             url,
@@ -57,10 +63,10 @@ class ClickEndpoint:
             headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
         )
 
-    def _count(self, issue: str, url: str, scanner: bool) -> None:
+    def _count(self, issue: str, url: str, scanner: bool, reader: str | None) -> None:
         if self._store is None:
             self._store = EventStore.for_state_dir(self._project.state_dir())
-        self._store.count_click(issue, url, scanner=scanner)
+        self._store.count_click(issue, url, scanner=scanner, reader=reader)
 
     def _is_scanner(self, request: Request, issue: str) -> bool:
         agent = request.headers.get("user-agent", "")

@@ -29,13 +29,14 @@ from composer.delivery.transports.base import (
 from composer.errors import UsageError
 from composer.events.ids import delivery_id
 from composer.issue import merge
-from composer.render import PREFERENCES_PLACEHOLDER
+from composer.render import PREFERENCES_PLACEHOLDER, READER_PLACEHOLDER
 
 # Substitution tags: one per context, since SendGrid fills text and HTML alike.
 URL_TEXT_TAG = "-composeUnsubscribeText-"
 URL_HTML_TAG = "-composeUnsubscribeHtml-"
 PREFS_TEXT_TAG = "-composePreferencesText-"
 PREFS_HTML_TAG = "-composePreferencesHtml-"
+READER_TAG = "-composeReader-"  # tracking.per_recipient: the delivery id in each click link
 # Issue 12: merge field n is substituted per personalization like the links, plain in the text
 # part and escaped in the HTML part; a subject with fields is set per personalization.
 MERGE_TEXT_TAG = "-composeMerge{}Text-"
@@ -132,6 +133,8 @@ class SendGridChannel(Channel[MailSend, MailSendResponse]):
         headers = {"List-Unsubscribe": unsubscribe}
         # The delivery id comes back in every event of this message: matched without guessing.
         custom_args = {"delivery": delivery_id(envelope.token, self.transport.issue)}
+        if self.template.per_reader:
+            substitutions[READER_TAG] = custom_args["delivery"]
         personalization: dict[str, object] = {
             "to": [to],
             "substitutions": substitutions,
@@ -251,8 +254,10 @@ class SendGridTransport(Transport):
         text = template.text.replace(template.unsubscribe_marker, URL_TEXT_TAG).replace(
             PREFERENCES_PLACEHOLDER, PREFS_TEXT_TAG
         )
-        body = template.html.replace(template.unsubscribe_marker, URL_HTML_TAG).replace(
-            PREFERENCES_PLACEHOLDER, PREFS_HTML_TAG
+        body = (
+            template.html.replace(template.unsubscribe_marker, URL_HTML_TAG)
+            .replace(PREFERENCES_PLACEHOLDER, PREFS_HTML_TAG)
+            .replace(READER_PLACEHOLDER, READER_TAG)
         )
         text = merge.MARKER.sub(lambda m: MERGE_TEXT_TAG.format(m.group(1)), text)
         body = merge.MARKER.sub(lambda m: MERGE_HTML_TAG.format(m.group(1)), body)
