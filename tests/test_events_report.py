@@ -9,12 +9,15 @@ The screenshots in docs/ (docs/report*.png) are regenerated only on request:
 
 from __future__ import annotations
 
+import email
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from doubles.delivery_project import make_project, run, send
 from doubles.sendgrid_api import SendGridDouble
@@ -138,3 +141,34 @@ def test_the_html_report_in_chromium(reported: Path, tmp_path: Path, browser: Br
                     path = REPO / "docs" / f"report{suffix}.png"
                     page.screenshot(path=str(path), full_page=True)
     assert [r for r in requests if not r.startswith(("about:", "data:"))] == []
+
+
+def test_unsubscribes_through_our_link_go_to_the_last_issue_each_reader_got(
+    tmp_path: Path,
+) -> None:
+    root = make_project(tmp_path, [("ana@example.org", "Ana"), ("bo@example.org", "Bo")])
+    second = root / "issues" / "y.yaml"
+    shutil.copy(root / "issues" / "x.yaml", second)
+    second.write_text(second.read_text().replace("volume: 1", "volume: 2"))
+
+    def one_click(issue: str, address: str, base: str) -> None:
+        data = (root / "outbox" / issue / f"{address}.eml").read_bytes()
+        header = email.message_from_bytes(data)["List-Unsubscribe"]
+        url = header.split("<", 1)[1].split(">", 1)[0]
+        path = url.split("/unsubscribe/", 1)[1]
+        response = httpx.post(f"{base}/unsubscribe/{path}", data={"List-Unsubscribe": "One-Click"})
+        assert response.status_code == 200, response.text
+
+    assert send(root).code == 0  # x to Ana and Bo
+    with ServerThread(create_app(load_project(root), root / "build")) as server:
+        time.sleep(1.1)  # consent records are to the second
+        one_click("x", "ana@example.org", server.base)  # Ana leaves after x
+        assert run(root, "send", str(second), "--list", "main", "--yes").code == 0  # y to Bo
+        time.sleep(1.1)
+        one_click("y", "bo@example.org", server.base)  # Bo leaves after y: y's, not x's
+    for issue, expected in (("x", 1), ("y", 1)):
+        result = run(root, "report", str(root / "issues" / f"{issue}.yaml"), "--json")
+        assert result.code == 0, result.stderr
+        assert json.loads(result.stdout)["link_unsubscribes"] == expected, issue
+    text = run(root, "report", str(root / "issues" / "x.yaml")).stdout
+    assert "unsubscribes via our link" in text

@@ -9,10 +9,13 @@ part of its key.
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from composer.audience.consent import consent_rows
+from composer.audience.records import address_key
 from composer.delivery.log import STATES
 from composer.events import store as kinds
 from composer.events.deliveries import log_path
@@ -71,6 +74,9 @@ class IssueReport:
     bucket: int = 3600  # seconds per point of the timeline
     opens_tracked: bool = False
     per_recipient: bool = False
+    # Unsubscribes through the newsletter's own link (consent.csv), each given to the last issue
+    # the reader got before it: the link's token names a list and a reader, never an issue.
+    link_unsubscribes: int = 0
 
     def total(self, key: str) -> int:
         """A state or event figure summed over the lists."""
@@ -93,6 +99,7 @@ def issue_report(project: Project, issue_path: Path) -> IssueReport:
         db = sqlite3.connect(f"{log_path(state).resolve().as_uri()}?mode=ro", uri=True)
         try:
             _deliveries(db, report, figures)
+            report.link_unsubscribes = _link_unsubscribes(project, db, report.issue)
         finally:
             db.close()
     if events_path(state).is_file():
@@ -103,6 +110,36 @@ def issue_report(project: Project, issue_path: Path) -> IssueReport:
             db.close()
     report.lists = sorted(figures.values(), key=lambda f: f.name)
     return report
+
+
+def _link_unsubscribes(project: Project, db: sqlite3.Connection, issue: str) -> int:
+    """How many readers left through our own link after `issue` was the last one they got."""
+    left: dict[str, float] = {}  # address -> when it last unsubscribed
+    for row in consent_rows(project):
+        if row.get("action") == "unsubscribe":
+            try:
+                when = dt.datetime.fromisoformat(row["at"]).timestamp()
+            except (KeyError, ValueError):
+                continue
+            key = address_key(row.get("email", ""))
+            left[key] = max(when, left.get(key, 0.0))
+    if not left:
+        return 0
+    others = [i for (i,) in db.execute("SELECT DISTINCT issue FROM sends") if i != issue]
+    sent_sql = "SELECT sent_at FROM deliveries WHERE issue=? AND email=? AND state='sent'"
+    count = 0
+    for address, when in left.items():
+        mine = db.execute(sent_sql, (issue, address)).fetchone()
+        if mine is None or mine[0] is None or mine[0] > when:
+            continue
+        later = False
+        for other in others:  # a later issue reached them before they left: it is that one's
+            row = db.execute(sent_sql, (other, address)).fetchone()
+            if row is not None and row[0] is not None and mine[0] < row[0] <= when:
+                later = True
+                break
+        count += not later
+    return count
 
 
 def _figures(figures: dict[str, ListFigures], name: str) -> ListFigures:

@@ -36,6 +36,7 @@ def summary(report: IssueReport) -> list[tuple[str, int]]:
         else:
             value = report.total(key)
         rows.append((label, value))
+    rows.append(("unsubscribes via our link", report.link_unsubscribes))
     if report.opens_tracked:
         rows.append(("opens (unreliable)", report.total(kinds.OPEN)))
     return rows
@@ -47,7 +48,7 @@ def as_text(report: IssueReport) -> str:
     lines = [title, ""]
     if not report.lists and not report.links:
         return f"{report.issue}: not sent, and no events recorded\n"
-    width = max(len(label) for label, _ in SUMMARY) + 2
+    width = max(len(label) for label, _ in summary(report)) + 2
     lines += [f"{label:<{width}}{value:>10,}" for label, value in summary(report)]
     lines += ["", "per list"]
     columns = ("recipients", "sent", "failed", "delivered", "bounce", "soft_bounce", "spamreport",
@@ -111,6 +112,7 @@ def as_json(report: IssueReport) -> dict[str, Any]:
             for kind, hours in report.timeline.items()
         },
         "retried_soft_bounces": report.retried,
+        "link_unsubscribes": report.link_unsubscribes,
         "not_kept": report.not_kept,
         "opens": (
             {"count": report.total(kinds.OPEN), "note": OPENS_CAVEAT}
