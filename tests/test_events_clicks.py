@@ -188,3 +188,12 @@ def test_per_recipient_links_through_sendgrid_are_filled_per_reader(tmp_path: Pa
         ids = {parse_qs(urlsplit(html.unescape(h)).query)["r"][0]
                for h in re.findall(r'href="(https://news[^"]+/c/[^"]+)"', body)}  # fmt: skip
         assert ids == {expected_id(secret, "x", "main", address)}
+
+
+def test_opens_asked_of_an_smtp_or_outbox_send_are_said_to_count_none(tmp_path: Path) -> None:
+    root = make_project(tmp_path, 1, extra_config=TRACKING + "  opens: true\n")
+    result = send(root)
+    assert result.code == 0
+    assert "tracking.opens counts opens only for SendGrid sends" in result.stderr
+    body = (root / "outbox" / "x" / "reader0000@example.org.eml").read_bytes()
+    assert b"<img" not in body  # no pixel of ours

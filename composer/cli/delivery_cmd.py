@@ -88,7 +88,7 @@ def send(
         app.project(near=file), file, list_names, segment, transport=transport, mode=mode,
         skip_invalid=skip_invalid, test_only=bool(tests), retry_unknown=retry_unknown, at=at,
     )  # fmt: skip
-    for warning in [*plan.built.warnings, *(plan.variants.warnings if plan.variants else [])]:
+    for warning in plan.warnings:
         click.echo(f"warning: {warning}", err=True)
     if dry_run:
         report = render_all(plan)

@@ -54,6 +54,18 @@ class SendPlan:
     variants: VariantPlan | None = None  # the variants among the readers (each rendered once)
 
     @property
+    def warnings(self) -> list[str]:
+        """What the officer should know before this send goes: the build's, the variants', and
+        settings this transport cannot honour."""
+        found = [*self.built.warnings, *(self.variants.warnings if self.variants else [])]
+        if self.project.newsletter.tracking.opens and self.transport.name != "sendgrid":
+            found.append(
+                "tracking.opens counts opens only for SendGrid sends (its own pixel); composer "
+                f"adds no pixel of its own, so this {self.transport.name} send counts none"
+            )
+        return found
+
+    @property
     def issue(self) -> str:
         """The key of the issue in the delivery log (its file stem)."""
         return self.built.slug
