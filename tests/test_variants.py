@@ -200,13 +200,33 @@ def test_a_translation_must_be_of_an_offered_language(project: Path) -> None:
     assert "translation 'de' is not an edition to add (offered: en, sr-Latn, sq)" in result.stderr
 
 
-def test_sendgrid_refuses_variants_instead_of_dropping_them(project: Path) -> None:
-    result = run_compose(
-        "send", "issues/tailored.yaml", "--list", "readers", "--transport", "sendgrid",
-        "--dry-run", cwd=project, env={**SECRET, "SENDGRID_API_KEY": "SG.x"},
-    )  # fmt: skip
-    assert result.code == 2
-    assert "SendGrid transport cannot send variants" in result.stderr
+def test_sendgrid_sends_each_variant_in_requests_of_its_own(project: Path) -> None:
+    from doubles.sendgrid_api import SendGridDouble
+
+    key = "SG.variant-test-key"
+    with SendGridDouble(api_key=key) as double:
+        result = run_compose(
+            "send", "issues/tailored.yaml", "--list", "readers", "--transport", "sendgrid",
+            "--yes", cwd=project, env={**SECRET, "SENDGRID_API_KEY": key,
+                                       "COMPOSE_SENDGRID_HOST": double.url},
+        )  # fmt: skip
+    assert result.code == 0, result.stderr
+    requests = [r for r in double.requests if r.path == "/v3/mail/send"]
+    assert len({r.body["content"][1]["value"] for r in requests}) == len(requests) > 1
+    assert sorted(double.recipients()) == [
+        "ana@example.org", "bora@example.org", "clara@example.org", "dan@example.com",
+        "eva@example.com",
+    ]  # fmt: skip
+    # The same editions, pillars and values as the outbox gives them (see the test above).
+    text, _ = double.rendered("ana@example.org")
+    assert toc(text) == ["Kontrola granica", "From the office"]
+    assert "Dobar dan, Ana Petrović," in text
+    _, ana = double.personalization("ana@example.org")
+    assert ana["subject"] == "Ana Petrović, vaše vesti UNODC-a"
+    clara, _ = double.rendered("clara@example.org")
+    assert toc(clara) == ["Financial flows", "From the office"]
+    dan, _ = double.rendered("dan@example.com")
+    assert toc(dan) == ["Border control", "Financial flows", "Prevention", "From the office"]
 
 
 def test_sendgrid_fills_merge_fields_as_substitutions(project: Path) -> None:

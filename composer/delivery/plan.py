@@ -21,7 +21,7 @@ from composer.delivery.settings import Settings, resolve_settings
 from composer.delivery.tokens import TEST_COPY, load_secret, make_token
 from composer.delivery.transports import make_transport
 from composer.delivery.transports.base import Envelope, Transport
-from composer.delivery.variants import VariantPlan, plan_variants, refuse_unsupported
+from composer.delivery.variants import VariantPlan, plan_variants
 from composer.errors import ComposeError, InvalidInput, Problem, SendRefused, UsageError
 from composer.events.retry import hand_back_soft_bounces
 from composer.issue.load import load_issue
@@ -195,7 +195,6 @@ def plan_send(
     if audience is not None:  # every reader their own variant, each rendered once
         found = plan_variants(project, issue_path, built.loaded, audience, mode, built)
         template = found.template(project.newsletter, list_name)
-    refuse_unsupported(found, settings.kind)  # issue 12
     sender = make_transport(settings, template, built.slug)
     plan = SendPlan(
         project, built, names, segment, audience, settings, template, sender,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import queue
 import signal
 import threading
@@ -142,8 +143,8 @@ class _Run:
             with self.lock:
                 self.summary.skipped += left.count(SENT)
                 self.summary.skipped_unknown += left.count(UNKNOWN)
-            for start in range(0, len(todo), self.batch_size):
-                if not self._put(todo[start : start + self.batch_size]):
+            for batch in _batches(todo, self.batch_size):
+                if not self._put(batch):
                     return
 
     def _put(self, batch: list[Envelope]) -> bool:
@@ -298,6 +299,21 @@ class _Run:
             for worker in workers:
                 while worker.is_alive():
                     worker.join(_POLL)
+
+
+def _batches(todo: list[Envelope], size: int) -> Iterator[list[Envelope]]:
+    """`todo` in batches of at most `size`, each of one variant: a request of several readers
+    (SendGrid) carries one body, filled per reader."""
+    if size > 1:
+        todo = sorted(todo, key=_variant)  # stable: the list's order within a variant
+    for _, group in itertools.groupby(todo, key=_variant):
+        same = list(group)
+        for start in range(0, len(same), size):
+            yield same[start : start + size]
+
+
+def _variant(envelope: Envelope) -> int:
+    return envelope.fill.variant if envelope.fill is not None else 0
 
 
 def _marks(batch: Sequence[Envelope]) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ from composer.build import BuiltIssue, build_variant
 from composer.delivery.audience import Audience
 from composer.delivery.dkim import DkimSigner
 from composer.delivery.message import Fill, MessageTemplate
-from composer.errors import ComposeError, UsageError
+from composer.errors import ComposeError
 from composer.issue import merge
 from composer.issue.model import Issue, Newsletter
 from composer.modes import Mode
@@ -243,19 +243,6 @@ class VariantTemplate(MessageTemplate):
             message_id=message_id, smtp_data=smtp_data, list_name=list_name, dkim=dkim,
             fill=fill,
         )  # fmt: skip
-
-
-def refuse_unsupported(plan: VariantPlan | None, transport: str) -> None:
-    """SendGrid sends one body per request with substitutions per reader (merge fields are
-    substitutions): several variants there are not built yet, and an option a transport cannot
-    honour is an error, never dropped."""
-    count = len(plan.builts) if plan is not None else 1
-    if transport == "sendgrid" and count > 1:
-        raise UsageError(
-            f"the SendGrid transport cannot send variants yet (this list needs {count}: "
-            "editions x interests); send with the smtp or outbox transport, or to readers of "
-            "one edition and interest set (merge fields alone work)"
-        )
 
 
 def describe(plan: VariantPlan) -> list[str]:

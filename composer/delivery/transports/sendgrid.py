@@ -102,7 +102,8 @@ class SendGridChannel(Channel[MailSend, MailSendResponse]):
 
     def __init__(self, transport: SendGridTransport) -> None:
         super().__init__(transport)
-        self.base_payload = transport.base_payload
+        self.base_payloads = transport.base_payloads
+        self.templates = transport.templates
         keep_out_of_logs(transport.api_key)
         self.client = SendGridAPIClient(
             api_key=transport.api_key.get_secret_value(), host=self.settings.host
@@ -112,49 +113,52 @@ class SendGridChannel(Channel[MailSend, MailSendResponse]):
         return f"<SendGridChannel {self.settings.host}>"
 
     def build_payload(self, batch: Sequence[Envelope]) -> MailSend:
-        payload = self.base_payload.copy()
-        payload["personalizations"] = [self._personalization(e) for e in batch]
+        # One variant a request (the runner batches them so): one body, substitutions per reader.
+        variant = batch[0].fill.variant if batch and batch[0].fill is not None else 0
+        payload = self.base_payloads[variant].copy()
+        template = self.templates[variant]
+        payload["personalizations"] = [self._personalization(e, template) for e in batch]
         return payload
 
-    def _personalization(self, envelope: Envelope) -> dict[str, object]:
+    def _personalization(self, envelope: Envelope, template: MessageTemplate) -> dict[str, object]:
         name = clean_name(envelope.name)
         url = envelope.unsubscribe_url
         to: dict[str, str] = {"email": envelope.email}
         if name:
             to["name"] = name
-        prefs = self.template.newsletter.preferences_link(envelope.token)
+        prefs = template.newsletter.preferences_link(envelope.token)
         substitutions = {
             URL_TEXT_TAG: url,
             URL_HTML_TAG: html.escape(url, quote=True),
             PREFS_TEXT_TAG: prefs,
             PREFS_HTML_TAG: html.escape(prefs, quote=True),
         }
-        unsubscribe = self.template.list_unsubscribe(url, envelope.token, fold=False)
+        unsubscribe = template.list_unsubscribe(url, envelope.token, fold=False)
         headers = {"List-Unsubscribe": unsubscribe}
         # The delivery id comes back in every event of this message: matched without guessing.
         custom_args = {"delivery": delivery_id(envelope.token, self.transport.issue)}
-        if self.template.per_reader:
+        if template.per_reader:
             substitutions[READER_TAG] = custom_args["delivery"]
         personalization: dict[str, object] = {
             "to": [to],
             "substitutions": substitutions,
             "custom_args": custom_args,
         }
-        if envelope.list_name and envelope.list_name != self.template.list_name:
+        if envelope.list_name and envelope.list_name != template.list_name:
             # A send to several lists: this reader's list, not the first one's.
-            headers["List-Id"] = list_id(self.template.newsletter, envelope.list_name)
+            headers["List-Id"] = list_id(template.newsletter, envelope.list_name)
             custom_args["list"] = envelope.list_name
         personalization["headers"] = headers
         if envelope.send_at is not None:
             personalization["send_at"] = envelope.send_at
-        fields = self.template.merge_fields
+        fields = template.merge_fields
         if fields:
-            values = self.template.merge_values(envelope.fill)
+            values = template.merge_values(envelope.fill)
             for n, value in enumerate(values):
                 substitutions[MERGE_TEXT_TAG.format(n)] = value
                 substitutions[MERGE_HTML_TAG.format(n)] = html.escape(value, quote=True)
-            if merge.MARKER.search(self.template.subject):
-                personalization["subject"] = merge.fill(self.template.subject, values)
+            if merge.MARKER.search(template.subject):
+                personalization["subject"] = merge.fill(template.subject, values)
         return personalization
 
     def post(self, payload: MailSend) -> MailSendResponse:
@@ -242,14 +246,16 @@ class SendGridTransport(Transport):
                 f"SendGrid accepts at most {MAX_CATEGORIES} categories; "
                 f"transport.categories in newsletter.yaml has {len(settings.categories)}"
             )
-        self.base_payload = self._base_payload()
+        # A send to readers of several variants (editions x interests): one body each.
+        variants = getattr(template, "variants", None)
+        self.templates: list[MessageTemplate] = list(variants) if variants else [template]
+        self.base_payloads = [self._base_payload(t) for t in self.templates]
 
     @property
     def batch_size(self) -> int:
         return min(self.settings.batch_size or SENDGRID_MAX_BATCH, SENDGRID_MAX_BATCH)
 
-    def _base_payload(self) -> MailSend:
-        template = self.template
+    def _base_payload(self, template: MessageTemplate) -> MailSend:
         news = template.newsletter
         text = template.text.replace(template.unsubscribe_marker, URL_TEXT_TAG).replace(
             PREFERENCES_PLACEHOLDER, PREFS_TEXT_TAG
