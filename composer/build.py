@@ -145,7 +145,8 @@ def _render_variant(
     wanted = variants.interests_for(original, ";".join(interests))
     slots = slots or variants.issue_slots(original)
     issue = variants.mark_fields(variants.translate(original, edition), slots)
-    view = build_view(issue, newsletter, slug, anchors_from=original)
+    translated = edition if edition != newsletter.default_language else None
+    view = build_view(issue, newsletter, slug, anchors_from=original, edition=translated)
     web_view = view
     view = variants.tailor_view(view, wanted, original.tailor)
     folder = project.theme_dir
@@ -300,8 +301,26 @@ def _kb(size: int) -> str:
     return f"{size / KB:.1f}"
 
 
-def write_build(built: BuiltIssue, out_dir: Path, sample_message: bytes) -> Path:
-    """Write the build to out_dir/<slug>/ all at once: a failed build leaves the old one intact."""
+def edition_web_versions(project: Project, built: BuiltIssue) -> dict[str, str]:
+    """The web version of each translation of the issue (language tag -> web.html)."""
+    if built.loaded is None:
+        return {}
+    return {
+        language: build_variant(project, built.source, built.loaded, language=language).web_html
+        for language in variants.editions(built.loaded, project.newsletter)[1:]
+    }
+
+
+def write_build(
+    built: BuiltIssue,
+    out_dir: Path,
+    sample_message: bytes,
+    editions: dict[str, str] | None = None,
+) -> Path:
+    """Write the build to out_dir/<slug>/ all at once: a failed build leaves the old one intact.
+
+    `editions`: the web versions of the issue's translations, each in `<slug>/<language>/`.
+    """
     final = inside(out_dir, built.slug)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -320,6 +339,11 @@ def write_build(built: BuiltIssue, out_dir: Path, sample_message: bytes) -> Path
         }
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8", newline="")
+        for language, web_html in (editions or {}).items():
+            folder = inside(staging, language)
+            folder.mkdir()
+            (folder / "web.html").write_text(web_html, encoding="utf-8", newline="")
+            folder.chmod(0o755)
         (staging / "message.eml").write_bytes(sample_message)
         staging.chmod(0o755)
         if final.exists():

@@ -45,6 +45,20 @@ def source_messages() -> set[str]:
     return {message if isinstance(message, str) else message[0] for _, _, message, *_ in found}
 
 
+def _singular(message_id: str | tuple[str, ...] | list[str]) -> str:
+    """A message's id as extraction names it (a plural message by its singular)."""
+    return message_id if isinstance(message_id, str) else message_id[0]
+
+
+def _key(value: str | tuple[str, ...] | list[str]) -> str | tuple[str, ...]:
+    return value if isinstance(value, str) else tuple(value)
+
+
+def _complete(translation: str | tuple[str, ...] | list[str]) -> bool:
+    """Translated: the string, or every plural form of it."""
+    return bool(translation) if isinstance(translation, str) else all(translation)
+
+
 def catalogue(folder: str) -> Catalog:
     path = LOCALE_DIR / folder / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as po:
@@ -56,10 +70,10 @@ def test_every_message_is_translated_and_none_is_fuzzy(folder: str) -> None:
     cat = catalogue(folder)
     wanted = source_messages()
     assert len(wanted) > 90  # the extraction itself works (babel.cfg's patterns match)
-    entries = {m.id: m for m in cat if m.id}
+    entries = {_singular(m.id): m for m in cat if m.id}
     missing = sorted(wanted - set(entries))
     assert not missing, f"{folder}: not in messages.po (run tools/i18n.py update): {missing}"
-    untranslated = sorted(i for i in wanted if not entries[i].string)
+    untranslated = sorted(i for i in wanted if not _complete(entries[i].string))
     assert not untranslated, f"{folder}: untranslated: {untranslated}"
     fuzzy = sorted(i for i in wanted if entries[i].fuzzy)
     assert not fuzzy, f"{folder}: fuzzy (check, then remove the flag): {fuzzy}"
@@ -72,8 +86,8 @@ def test_every_message_is_translated_and_none_is_fuzzy(folder: str) -> None:
 def test_the_compiled_catalogue_matches_its_source(folder: str) -> None:
     """The .mo files are committed: each must say what its .po says (tools/i18n.py compile)."""
     with (LOCALE_DIR / folder / "LC_MESSAGES" / "messages.mo").open("rb") as mo:
-        compiled = {m.id: m.string for m in read_mo(mo) if m.id}
-    written = {m.id: m.string for m in catalogue(folder) if m.id and not m.fuzzy}
+        compiled = {_key(m.id): _key(m.string) for m in read_mo(mo) if m.id}
+    written = {_key(m.id): _key(m.string) for m in catalogue(folder) if m.id and not m.fuzzy}
     assert compiled == written, "run `python tools/i18n.py compile` and commit the .mo"
 
 

@@ -99,9 +99,9 @@ def test_each_reader_gets_their_edition_pillars_and_values(sent: Path) -> None:
     assert toc(text) == ["Kontrola granica", "From the office"]  # only: pillar I + un-pillared
     assert "Dobar dan, Ana Petrović," in text
     assert "sa službenicima iz Serbia koje je obučio UNODC" in " ".join(text.split())
-    assert "2 more sections in the web version: https://newsletter.example.org/tailored/" in (
+    assert "Još 2 rubrike u veb-verziji: https://newsletter.example.org/tailored/sr-Latn/" in (
         " ".join(text.split())
-    )
+    )  # her edition's web version, in her language
     # sq has no translation: the default edition; interests II only.
     clara = parsed(sent / "clara@example.org.eml")
     assert clara["Subject"] == "Colleague, your UNODC SEE news"

@@ -51,14 +51,17 @@ def validate(app: App, files: tuple[Path, ...]) -> None:
 @click.pass_obj
 def build(app: App, file: Path, out_dir: Path | None, mode: Mode, strict: bool) -> None:
     """Render one issue into OUT/<slug>/: email.html, email.txt, web.html, message.eml."""
-    from composer.build import build_issue, write_build
+    from composer.build import build_issue, edition_web_versions, write_build
     from composer.cli.summary import print_build_summary
     from composer.delivery.message import sample_message
 
     project = app.project(near=file)
     built = build_issue(project, file, mode)
     target = write_build(
-        built, out_dir or project.root / "build", sample_message(built, project.newsletter)
+        built,
+        out_dir or project.root / "build",
+        sample_message(built, project.newsletter),
+        edition_web_versions(project, built),
     )
     print_build_summary(built, target)
     if strict and built.warnings:

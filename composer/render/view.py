@@ -144,15 +144,20 @@ def slugify(text: str, limit: int = ANCHOR_CHARS) -> str:
 
 
 def build_view(
-    issue: Issue, newsletter: Newsletter, slug: str, anchors_from: Issue | None = None
+    issue: Issue,
+    newsletter: Newsletter,
+    slug: str,
+    anchors_from: Issue | None = None,
+    edition: str | None = None,
 ) -> IssueView:
     """Resolve everything templates need once, so templates only lay out.
 
     `anchors_from`: the issue as written, when `issue` is a translation of it: anchors come
     from the original titles so every edition links to the same places in the web version.
+    `edition`: a translation's language: its web version is `<slug>/<edition>/`.
     """
     titles = _titles(anchors_from or issue)
-    web_url = newsletter.web_url(slug)
+    web_url = newsletter.web_url(slug) + (f"{edition}/" if edition else "")
     used: set[str] = set()
 
     def anchor(title: str) -> str:

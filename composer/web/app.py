@@ -108,6 +108,7 @@ def create_app(
         )
     routes += [
         Route("/{slug}/", archive.issue, methods=["GET"]),
+        Route("/{slug}/{edition}/", archive.edition, methods=["GET"]),
         Route("/{slug}", archive.add_slash, methods=["GET"]),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(RequestLog)])
@@ -151,6 +152,14 @@ class ArchiveEndpoints:
     async def issue(self, request: Request) -> Response:
         """One issue's web version, exactly as `compose build` wrote it."""
         page = self._archive.web_version(request.path_params["slug"])
+        if page is None:
+            return self._not_found(request)
+        return Response(page.body, media_type=HTML, headers=page.headers)
+
+    async def edition(self, request: Request) -> Response:
+        """One issue's web version in a translation (`compose build` writes each one)."""
+        params = request.path_params
+        page = self._archive.web_version(params["slug"], params["edition"])
         if page is None:
             return self._not_found(request)
         return Response(page.body, media_type=HTML, headers=page.headers)

@@ -10,6 +10,7 @@ under the build folder is as good as absent.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -26,6 +27,7 @@ from composer.delivery.sent import SentIssues, Stamp
 from composer.issue.model import Newsletter
 
 WEB_FILE = "web.html"
+_EDITION = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")  # a language tag, as built
 META_FILE = "meta.json"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 # A slug is one path segment that `compose build` made; nothing else is ever served.
@@ -145,13 +147,16 @@ class Archive:
         """The listed issue called `slug`, or None."""
         return self.snapshot().by_slug.get(slug)
 
-    def web_version(self, slug: str) -> WebVersion | None:
-        """The web version of the listed issue `slug`, or None when there is none to serve."""
+    def web_version(self, slug: str, edition: str | None = None) -> WebVersion | None:
+        """The web version of the listed issue `slug` (in the translation `edition`, from
+        `<slug>/<edition>/web.html`), or None when there is none to serve."""
+        if edition is not None and not _EDITION.fullmatch(edition):
+            return None
         for _ in range(2):  # a rebuild between the check and the read: look once more
             issue = self.issue(slug)
             if issue is None:
                 return None
-            page = read_web_version(issue)
+            page = read_web_version(issue) if edition is None else _read_edition(issue, edition)
             if page is not None:
                 return page
         return None
@@ -168,6 +173,18 @@ def read_web_version(issue: ArchivedIssue) -> WebVersion | None:
         if not stat.S_ISREG(opened.st_mode) or not _same_file(opened, issue.web_stat):
             return None  # replaced since the check (a rebuild, or a link swapped in)
         return WebVersion(handle.read(), opened)
+
+
+def _read_edition(issue: ArchivedIssue, edition: str) -> WebVersion | None:
+    """A translation's web.html beside the issue's: a real folder and a regular file, no link."""
+    folder = issue.web_file.parent / edition
+    folder_stat, web_file = _lstat(folder), folder / WEB_FILE
+    if folder_stat is None or not stat.S_ISDIR(folder_stat.st_mode):
+        return None
+    web_stat = _lstat(web_file)
+    if web_stat is None or not stat.S_ISREG(web_stat.st_mode):
+        return None
+    return read_web_version(dataclasses.replace(issue, web_file=web_file, web_stat=web_stat))
 
 
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
