@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from composer.errors import UsageError
 from composer.timezones import zone_named
@@ -31,9 +31,17 @@ class Schedule:
     instant: dt.datetime | None = None
     time_of_day: dt.time | None = None
     default_zone: dt.tzinfo = dt.UTC
+    # zone -> its time: asked for every reader, in every wave, of a few zones.
+    _times: dict[str, dt.datetime] = field(default_factory=dict, compare=False, repr=False)
 
     def when(self, zone: str = "") -> dt.datetime:
         """When a reader in `zone` (an IANA name; "" for the default) gets the issue, in UTC."""
+        found = self._times.get(zone)
+        if found is None:
+            found = self._times[zone] = self._when(zone)
+        return found
+
+    def _when(self, zone: str) -> dt.datetime:
         if self.instant is not None:
             return self.instant.astimezone(dt.UTC)
         assert self.time_of_day is not None
