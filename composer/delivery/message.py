@@ -508,22 +508,25 @@ class MessageTemplate:
     def _signature(self, dkim: DkimSigner, personal: list[bytes], values: dict[str, str]) -> bytes:
         """The DKIM-Signature field: the body hashed from the pieces canonicalised up front."""
         head = b"".join(personal) + self._trailer
+        # Merge values may hold spaces, which relaxed canonicalisation folds together with the
+        # text around them: such a message's body is canonicalised whole.
         if self._defaults:
-            # Merge values may hold spaces, which relaxed canonicalisation folds together with
-            # the text around them: the whole body is canonicalised for such a message.
-            raw = [self._body_start]
-            self._text.render(values, raw)
-            raw.append(self._html_head)
-            self._html.render(values, raw)
-            raw.append(self._tail)
-            canonical = relaxed_body(b"".join(raw))
-            return dkim.signature_header(head, hashlib.sha256(canonical).digest())
-        body = [self._relaxed[0]]
-        self._text.render(values, body, relaxed=True)
-        body.append(self._relaxed[1])
-        self._html.render(values, body, relaxed=True)
-        body.append(self._relaxed[2])
-        return dkim.signature_header(head, hashlib.sha256(b"".join(body)).digest())
+            canonical = relaxed_body(self._body(values, relaxed=False))
+        else:
+            canonical = self._body(values, relaxed=True)
+        return dkim.signature_header(head, hashlib.sha256(canonical).digest())
+
+    def _body(self, values: dict[str, str], *, relaxed: bool) -> bytes:
+        """The body as sent (without dot-stuffing), or in its relaxed canonical form."""
+        start, middle, end = (
+            self._relaxed if relaxed else (self._body_start, self._html_head, self._tail)
+        )
+        out = [start]
+        self._text.render(values, out, relaxed=relaxed)
+        out.append(middle)
+        self._html.render(values, out, relaxed=relaxed)
+        out.append(end)
+        return b"".join(out)
 
     def merge_values(self, fill: Fill | None) -> tuple[str, ...]:
         """The reader's value of each merge field (defaults where they have none); a value
