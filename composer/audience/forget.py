@@ -187,12 +187,13 @@ def export(project: Project, email: str) -> dict[str, object]:
 def _reader_ids(project: Project, key: str, secret: bytes | None) -> list[str]:
     """The delivery ids the reader's messages carried: under `tracking.per_recipient` their
     clicks are kept by these (no address in them), so erasing or exporting needs them."""
-    log = project.root / ".compose" / LOG_FILE
-    if secret is None or not log.is_file():
-        return []
+    from composer.events.deliveries import connect_readonly
     from composer.events.ids import expected_id
 
-    with closing(sqlite3.connect(f"{log.as_uri()}?mode=ro", uri=True, timeout=30)) as db:
+    db = connect_readonly(project.root / ".compose" / LOG_FILE)
+    if secret is None or db is None:
+        return []
+    with closing(db):
         rows = db.execute(
             "SELECT issue, list FROM deliveries WHERE lower(email) = ?", (key,)
         ).fetchall()

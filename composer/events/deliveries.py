@@ -19,7 +19,8 @@ def log_path(state_dir: Path) -> Path:
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection | None:
-    """A read-only connection to the delivery log, or None when there is none yet."""
+    """A read-only connection to a state database (the delivery log, the event store), or
+    None when there is none yet."""
     if not path.is_file():
         return None
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from composer.audience.consent import consent_rows
 from composer.audience.records import address_key
 from composer.delivery.log import STATES
 from composer.events import store as kinds
-from composer.events.deliveries import log_path
+from composer.events.deliveries import connect_readonly, log_path
 from composer.events.store import events_path
 from composer.project import STATE_DIR, Project
 
@@ -95,19 +96,15 @@ def issue_report(project: Project, issue_path: Path) -> IssueReport:
         issue_path.stem, opens_tracked=tracking.opens, per_recipient=tracking.per_recipient
     )
     figures: dict[str, ListFigures] = {}
-    if log_path(state).is_file():
-        db = sqlite3.connect(f"{log_path(state).resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            _deliveries(db, report, figures)
-            report.link_unsubscribes = _link_unsubscribes(project, db, report.issue)
-        finally:
-            db.close()
-    if events_path(state).is_file():
-        db = sqlite3.connect(f"{events_path(state).resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            _events(db, report, figures)
-        finally:
-            db.close()
+    log = connect_readonly(log_path(state))
+    if log is not None:
+        with closing(log):
+            _deliveries(log, report, figures)
+            report.link_unsubscribes = _link_unsubscribes(project, log, report.issue)
+    events = connect_readonly(events_path(state))
+    if events is not None:
+        with closing(events):
+            _events(events, report, figures)
     report.lists = sorted(figures.values(), key=lambda f: f.name)
     return report
 
