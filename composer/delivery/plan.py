@@ -20,7 +20,7 @@ from composer.delivery.schedule import Schedule, check_horizon, from_timestamp, 
 from composer.delivery.settings import Settings, resolve_settings
 from composer.delivery.tokens import TEST_COPY, load_secret, make_token
 from composer.delivery.transports import make_transport
-from composer.delivery.transports.base import Envelope, Transport
+from composer.delivery.transports.base import Envelope, Transport, message_for
 from composer.delivery.variants import VariantPlan, plan_variants
 from composer.errors import ComposeError, InvalidInput, Problem, SendRefused, UsageError
 from composer.events.retry import hand_back_soft_bounces
@@ -343,14 +343,7 @@ def dry_run(plan: SendPlan) -> DryRunReport:
                     continue
                 envelope = plan.reader_envelope(reader, list_name)
                 try:
-                    data = plan.template.personalize(
-                        envelope.email,
-                        envelope.name,
-                        envelope.unsubscribe_url,
-                        token=envelope.token,
-                        list_name=envelope.list_name,
-                        fill=envelope.fill,
-                    )
+                    data = message_for(plan.template, envelope)
                 except ValueError as exc:
                     report.problems.append(f"{list_name}.csv:{reader.line}: {exc}")
                     continue

@@ -11,12 +11,15 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from composer.delivery.log import FAILED, PENDING, REFUSED, SENT, UNKNOWN, Outcome
 from composer.delivery.message import Fill, MessageTemplate
 from composer.delivery.settings import Settings
 from composer.errors import UsageError
+
+if TYPE_CHECKING:
+    from composer.delivery.dkim import DkimSigner
 
 MAX_BACKOFF = 300.0
 
@@ -36,6 +39,26 @@ class Envelope:
     list_name: str = ""  # the list that reaches them: their List-Id ("" for the template's)
     send_at: int | None = None  # --at, for a transport that holds scheduled mail (Unix time)
     fill: Fill | None = None  # their variant and merge values (issue 12); None: the only one
+
+
+def message_for(
+    template: MessageTemplate,
+    envelope: Envelope,
+    *,
+    smtp_data: bool = False,
+    dkim: DkimSigner | None = None,
+) -> bytes:
+    """The message of one envelope: its reader, their links, list, variant and merge values."""
+    return template.personalize(
+        envelope.email,
+        envelope.name,
+        envelope.unsubscribe_url,
+        token=envelope.token,
+        smtp_data=smtp_data,
+        list_name=envelope.list_name,
+        dkim=dkim,
+        fill=envelope.fill,
+    )
 
 
 class TemporaryFailure(Exception):

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from composer.atomic import write_bytes_atomically
-from composer.delivery.transports.base import Channel, Envelope, PermanentFailure, Transport
+from composer.delivery.transports.base import (
+    Channel,
+    Envelope,
+    PermanentFailure,
+    Transport,
+    message_for,
+)
 from composer.errors import SendAborted, os_reason
 from composer.project import display_path
 
@@ -40,14 +46,7 @@ class OutboxChannel(Channel[list[tuple[Path, bytes]], list[str]]):
             return [
                 (
                     folder / outbox_name(e.key),
-                    self.template.personalize(
-                        e.email,
-                        e.name,
-                        e.unsubscribe_url,
-                        token=e.token,
-                        list_name=e.list_name,
-                        fill=e.fill,
-                    ),
+                    message_for(self.template, e),
                 )
                 for e in batch
             ]

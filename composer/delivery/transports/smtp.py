@@ -22,6 +22,7 @@ from composer.delivery.transports.base import (
     TemporaryFailure,
     Transport,
     UnknownOutcome,
+    message_for,
 )
 
 # "554 5.7.1 <a@b>: Relay access denied", "550 5.7.1 Unable to relay": a policy refusal to relay
@@ -138,16 +139,8 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
         if prepared is not None and prepared[0] == envelope.key:
             return envelope, prepared[1], options
         try:
-            data = template.personalize(
-                envelope.email,
-                envelope.name,
-                envelope.unsubscribe_url,
-                token=envelope.token,
-                fill=envelope.fill,  # issue 12: the reader's variant and merge values
-                smtp_data=True,  # dot-stuffed and ended: sent as it is, in one write
-                list_name=envelope.list_name,
-                dkim=self.signer,
-            )
+            # Dot-stuffed and ended: sent as it is, in one write.
+            data = message_for(template, envelope, smtp_data=True, dkim=self.signer)
         except ValueError as exc:
             raise PermanentFailure(str(exc)) from None
         return envelope, data, options
@@ -200,16 +193,8 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
         """Make the primed recipient's message now, while the replies are on their way."""
         template = self.template if self.eight_bit else self.seven_bit_template
         try:
-            data = template.personalize(
-                envelope.email,
-                envelope.name,
-                envelope.unsubscribe_url,
-                token=envelope.token,
-                fill=envelope.fill,  # issue 12: the reader's variant and merge values
-                smtp_data=True,
-                list_name=envelope.list_name,
-                dkim=self.signer,  # signing too happens while the replies are on their way
-            )
+            # Signing too happens while the replies are on their way.
+            data = message_for(template, envelope, smtp_data=True, dkim=self.signer)
         except ValueError:
             return  # refused in build_payload when its turn comes
         self.prepared = (envelope.key, data)
