@@ -121,9 +121,11 @@ class _Run:
         self.streak = 0  # failures in a row, across workers, with nothing sent in between
         self.max_streak = max(25, 5 * self.transport.concurrency * self.transport.batch_size)
         self.wave: dt.datetime | None = None  # --at, waiting send: only readers due at this time
+        self._todo: Iterator[Envelope] = iter(())  # a pool's work, one recipient at a time
+        self._exhausted = True
 
-    def produce(self) -> None:
-        """Stream the audience into batches of recipients still to deliver."""
+    def todo(self) -> Iterator[list[Envelope]]:
+        """The audience, streamed, in batches of recipients still to deliver."""
         plan = self.plan
         assert plan.audience is not None
         done = plan.done_states
@@ -143,9 +145,13 @@ class _Run:
             with self.lock:
                 self.summary.skipped += left.count(SENT)
                 self.summary.skipped_unknown += left.count(UNKNOWN)
-            for batch in _batches(todo, self.batch_size):
-                if not self._put(batch):
-                    return
+            yield from _batches(todo, self.batch_size)
+
+    def produce(self) -> None:
+        """Feed the workers' queue (memory stays flat: the queue is bounded)."""
+        for batch in self.todo():
+            if not self._put(batch):
+                return
 
     def _put(self, batch: list[Envelope]) -> bool:
         while not self.stop.is_set():
@@ -172,22 +178,15 @@ class _Run:
                     untried = [Outcome(e.key, PENDING, "not sent: stopped", tries=0) for e in batch]
                     self.log.record(plan.issue, untried)
                     break
-                # The next batch, when one is ready and the channel can get it going meanwhile
-                # (else taken after, as it was: a worker retrying holds no one else's batch).
-                following = self._take(wait=False) if channel.uses_ahead else _EMPTY
                 try:
-                    outcomes = channel.deliver(batch, self.stop, following or ())
+                    outcomes = channel.deliver(batch, self.stop)
                 except FatalTransportError as exc:
-                    pending = [Outcome(e.key, PENDING, str(exc)) for e in batch]
-                    with self.lock:
-                        self.summary.stopped = self.summary.stopped or str(exc)
-                    self.stop.set()
-                    self.log.record(plan.issue, pending)
+                    self.fatal(str(exc))
+                    self.log.record(plan.issue, [Outcome(e.key, PENDING, str(exc)) for e in batch])
                     break
                 # Record this batch and mark the next in one transaction when the next may go
                 # now; never hold an outcome back while waiting for work or for the rate cap.
-                if following is _EMPTY:
-                    following = self._take(wait=False)
+                following = self._take(wait=False)
                 marks: list[tuple[str, str]] = []
                 if (
                     following
@@ -282,7 +281,18 @@ class _Run:
                 return
 
     def run_workers(self) -> None:
-        """Produce in this thread while the workers deliver; return when all have ended."""
+        """Deliver what todo() yields: in this thread when the transport drives its connections
+        itself (a pool), else producing here while worker threads deliver."""
+        pool = self.transport.open_pool(self)
+        if pool is not None:
+            self._todo = itertools.chain.from_iterable(self.todo())
+            self._exhausted = False
+            try:
+                pool.run()
+            except BaseException as exc:  # the caller raises it, after the rest of run_send
+                self.crash = exc
+                self.stop.set()
+            return
         workers = [
             threading.Thread(target=self.work, name=f"send-{n}", daemon=True)
             for n in range(self.transport.concurrency)
@@ -299,6 +309,32 @@ class _Run:
             for worker in workers:
                 while worker.is_alive():
                     worker.join(_POLL)
+
+    # The pool's feed (composer/delivery/pool.py).
+
+    def take(self) -> Envelope | None:
+        """The next recipient, when the rate cap lets one go now."""
+        if self._exhausted or not self.limiter.try_acquire(1):
+            return None
+        envelope = next(self._todo, None)
+        self._exhausted = envelope is None
+        return envelope
+
+    def exhausted(self) -> bool:
+        """No recipient will come from take() again."""
+        return self._exhausted or self.stop.is_set()
+
+    def settle(self, outcomes: Sequence[Outcome], marks: Sequence[Envelope]) -> None:
+        """Record outcomes and mark the next recipients in one transaction."""
+        self.log.record(self.plan.issue, outcomes, _marks(marks))
+        if outcomes:
+            self._count(outcomes)
+
+    def fatal(self, reason: str) -> None:
+        """The transport cannot go on: stop the send, saying why."""
+        with self.lock:
+            self.summary.stopped = self.summary.stopped or reason
+        self.stop.set()
 
 
 def _batches(todo: list[Envelope], size: int) -> Iterator[list[Envelope]]:
@@ -430,10 +466,37 @@ def _note_changes(plan: SendPlan, log: DeliveryLog, summary: SendSummary) -> Non
             )
 
 
+class _TestCopies:
+    """A pool's feed for test copies: each address once, nothing recorded in the log."""
+
+    def __init__(self, envelopes: Sequence[Envelope], summary: SendSummary) -> None:
+        self.stop = threading.Event()
+        self.summary = summary
+        self._left = list(reversed(envelopes))
+
+    def take(self) -> Envelope | None:
+        return self._left.pop() if self._left else None
+
+    def exhausted(self) -> bool:
+        return not self._left
+
+    def settle(self, outcomes: Sequence[Outcome], marks: Sequence[Envelope]) -> None:
+        self.summary.add(outcomes)
+
+    def fatal(self, reason: str) -> None:
+        self.summary.stopped = reason
+        self.stop.set()
+
+
 def send_tests(plan: SendPlan, envelopes: Sequence[Envelope]) -> SendSummary:
     """Send one copy to each test address; the delivery log is not touched."""
     summary = SendSummary()
     started = time.monotonic()
+    pool = plan.transport.open_pool(_TestCopies(envelopes, summary))
+    if pool is not None:
+        pool.run()
+        summary.elapsed = time.monotonic() - started
+        return summary
     channel = plan.transport.open_channel()
     stop = threading.Event()
     try:

@@ -20,6 +20,7 @@ from composer.errors import UsageError
 
 if TYPE_CHECKING:
     from composer.delivery.dkim import DkimSigner
+    from composer.delivery.pool import Feed, Pool
 
 MAX_BACKOFF = 300.0
 
@@ -59,6 +60,15 @@ def message_for(
         dkim=dkim,
         fill=envelope.fill,
     )
+
+
+def backoff(settings: Settings, attempt: int, retry_after: float | None) -> float:
+    """Seconds before the next attempt: exponential backoff with full jitter, or the peer's own
+    reset time when it gave one."""
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), MAX_BACKOFF)
+    ceiling = min(settings.backoff * (2 ** (attempt - 1)), MAX_BACKOFF)
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 class TemporaryFailure(Exception):
@@ -115,20 +125,9 @@ class Channel(ABC, Generic[PayloadT, ResponseT]):
         self.transport = transport
         self.settings = transport.settings
         self.template = transport.template
-        # The batch the runner will hand over next, when it knows: a channel may get it ready
-        # (SMTP pipelines its commands), never send its content before its turn.
-        self.ahead: Sequence[Envelope] = ()
 
-    @property
-    def uses_ahead(self) -> bool:
-        """Whether this channel does something with `ahead` now (it is worth taking early)."""
-        return False
-
-    def deliver(
-        self, batch: Sequence[Envelope], stop: threading.Event, ahead: Sequence[Envelope] = ()
-    ) -> list[Outcome]:
+    def deliver(self, batch: Sequence[Envelope], stop: threading.Event) -> list[Outcome]:
         """Deliver one batch: the fixed flow, with retries; returns one outcome per envelope."""
-        self.ahead = ahead
         outcomes: dict[str, Outcome] = {}
         parts = [list(batch)]  # halved when the peer says a request is too large
         split = False
@@ -199,20 +198,13 @@ class Channel(ABC, Generic[PayloadT, ResponseT]):
                             envelope.key, FAILED, reason, tries=attempt
                         )
                     remaining = []
-                elif stop.is_set() or stop.wait(self.delay(attempt, exc.retry_after)):
+                elif stop.is_set() or stop.wait(backoff(self.settings, attempt, exc.retry_after)):
                     # Stopping (Ctrl-C): leave these pending for the next run rather than wait.
                     for envelope in remaining:
                         outcomes[envelope.key] = Outcome(
                             envelope.key, PENDING, str(exc), tries=attempt
                         )
                     remaining = []
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with full jitter, or the peer's own reset time when it gave one."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), MAX_BACKOFF)
-        ceiling = min(self.settings.backoff * (2 ** (attempt - 1)), MAX_BACKOFF)
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     @abstractmethod
     def build_payload(self, batch: Sequence[Envelope]) -> PayloadT:
@@ -261,9 +253,14 @@ class Transport(ABC):
         """Recipients per payload."""
         return 1
 
-    @abstractmethod
     def open_channel(self) -> Channel[Any, Any]:
-        """A new channel for one worker."""
+        """A new channel for one worker (a transport without a pool)."""
+        raise NotImplementedError(f"the {self.name} transport sends through open_pool()")
+
+    def open_pool(self, feed: Feed) -> Pool | None:
+        """All of a send's connections driven by one thread (composer/delivery/pool.py), or
+        None: one channel a worker thread."""
+        return None
 
     def describe(self) -> str:
         """Where messages go, for the confirmation prompt (never a secret)."""

@@ -1,4 +1,5 @@
-"""SMTP: several reused connections, 8BITMIME when offered, and PIPELINING (RFC 2920)."""
+"""SMTP: several reused connections driven by one thread, 8BITMIME when offered, and PIPELINING
+(RFC 2920)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,36 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Sequence
+import threading
+from collections import deque
+from collections.abc import Generator
+from typing import Any
 
 from composer.delivery.dkim import dkim_signer
+from composer.delivery.log import FAILED, PENDING, REFUSED, SENT, UNKNOWN, Outcome
 from composer.delivery.message import MessageTemplate
+from composer.delivery.pool import (
+    READ,
+    TAKE,
+    TAKE_NOW,
+    Commit,
+    Fatal,
+    Feed,
+    Pool,
+    Request,
+    Sleep,
+    Talk,
+)
 from composer.delivery.settings import Settings
 from composer.delivery.smtp_session import LoginInClear, NoStartTLS, connect, start_session
 from composer.delivery.transports.base import (
-    Channel,
     Envelope,
     FatalTransportError,
     PermanentFailure,
     TemporaryFailure,
     Transport,
     UnknownOutcome,
+    backoff,
     message_for,
 )
 
@@ -33,9 +50,7 @@ _RELAY_DENIED = re.compile(
 )
 _DISCONNECTS = (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, socket.timeout)
 
-# One message for one recipient: who, the bytes, the MAIL FROM parameters.
-SMTPPayload = tuple[Envelope, bytes, list[str]]
-SMTPReply = tuple[int, bytes]
+_MAX_LINE = 8192  # as smtplib: a reply line longer than this is not SMTP
 
 
 class _SentThenLost(Exception):
@@ -61,30 +76,269 @@ def helo_name(sender_domain: str) -> str:
     return name if "." in name else sender_domain
 
 
-class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
-    """One SMTP connection, opened on demand and reused for message after message."""
+class SMTPConversation:
+    """One SMTP connection of the pool (composer/delivery/pool.py), opened on demand and reused
+    for message after message; talk() is its whole life, one recipient after another."""
 
-    def __init__(self, transport: SMTPTransport) -> None:
-        super().__init__(transport)
-        self.seven_bit_template = transport.seven_bit_template
-        self.signer = transport.signer
+    def __init__(self, transport: SMTPTransport, pool: Pool, stop: threading.Event) -> None:
+        self.transport, self.pool, self.stop = transport, pool, stop
+        self.settings = transport.settings
         self.host, self.port = transport.host, transport.port
+        self.sender = transport.template.newsletter.from_.email
         self.smtp: smtplib.SMTP | None = None
-        self.pipelining = False
-        self.eight_bit = False
-        self.utf8 = False
+        self.sock: socket.socket | None = None
+        self.pipelining = self.eight_bit = self.utf8 = self.ahead = False
         self.connect_failures = 0
-        # The next recipient whose MAIL, RCPT and DATA went out behind the last message's final
-        # dot (RFC 2920: message content may start a group); their replies are not read yet.
+        # The next recipient, taken but not marked: its MAIL, RCPT and DATA went out behind the
+        # last message's final dot (RFC 2920: message content may start a group), their
+        # replies not read yet.
         self.primed: Envelope | None = None
-        self.prepared: tuple[str, bytes] | None = None  # its message, made while a reply comes
+        self._replies: deque[tuple[int, bytes] | BaseException] = deque()
+        self._lines: list[bytes] = []
+        self._buffer = b""
 
-    def _connect(self) -> smtplib.SMTP:
+    # What the pool reads for this connection.
+
+    def receive(self, data: bytes) -> None:
+        if not data:
+            self._replies.append(smtplib.SMTPServerDisconnected("Connection unexpectedly closed"))
+            return
+        buffer = self._buffer + data
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            line = buffer[start : end + 1]
+            start = end + 1
+            self._lines.append(line[4:].strip())
+            if line[3:4] != b"-":  # the last line of a reply
+                try:
+                    code = int(line[:3])
+                except ValueError:
+                    code = -1
+                self._replies.append((code, b"\n".join(self._lines)))
+                self._lines = []
+        self._buffer = buffer[start:]
+        if len(self._buffer) > _MAX_LINE:
+            self._replies.append(smtplib.SMTPServerDisconnected("a reply line too long"))
+
+    def reply(self) -> tuple[int, bytes] | BaseException | None:
+        return self._replies.popleft() if self._replies else None
+
+    # The conversation.
+
+    def talk(self) -> Talk:
+        outcome: Outcome | None = None
+        while True:
+            envelope = self.primed
+            if envelope is not None and self.stop.is_set():
+                self._drop()  # its DATA may be open: only closing abandons it safely
+                envelope = None
+            if envelope is None and outcome is not None:
+                envelope = yield TAKE_NOW
+                if envelope is None:  # never hold an outcome back while waiting for work
+                    yield Commit([outcome], ())
+                    outcome = None
+            if envelope is None:
+                envelope = yield TAKE
+                if envelope is None:
+                    break
+            # Its mark, with the last outcome, committed before anything of its content goes.
+            yield Commit([outcome] if outcome is not None else [], [envelope])
+            outcome = yield from self._deliver(envelope)
+        yield from self._quit()
+
+    def _deliver(self, envelope: Envelope) -> Generator[Request, Any, Outcome]:
+        """One recipient, with retries: its outcome, as Channel.deliver would give it."""
+        key = envelope.key
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                code, text = yield from self._attempt(envelope)
+                return Outcome(key, SENT, provider_id=_reply(code, text)[:200], tries=attempt)
+            except PermanentFailure as exc:
+                state = REFUSED if exc.final else FAILED
+                return Outcome(key, state, str(exc), tries=attempt, bounce=exc.bounce)
+            except UnknownOutcome as exc:
+                reason = f"{exc} (not resent: it may have been delivered)"
+                return Outcome(key, UNKNOWN, reason, tries=attempt)
+            except FatalTransportError as exc:
+                yield Fatal(str(exc))
+                return Outcome(key, PENDING, str(exc), tries=attempt)
+            except TemporaryFailure as exc:
+                if attempt >= self.settings.retries:
+                    reason = f"{exc} (gave up after {attempt} attempts; a re-run retries)"
+                    return Outcome(key, FAILED, reason, tries=attempt)
+                if self.primed is not None:  # another recipient's DATA is open: abandon it
+                    self._drop()
+                if not (yield Sleep(backoff(self.settings, attempt, exc.retry_after))):
+                    # Stopping (Ctrl-C): pending for the next run rather than wait.
+                    return Outcome(key, PENDING, str(exc), tries=attempt)
+
+    def _attempt(self, envelope: Envelope) -> Generator[Request, Any, tuple[int, bytes]]:
+        if self.smtp is None:
+            self._connect()
+        template = self.transport.template_for(self.eight_bit)
+        options = self._options(envelope)
+        try:
+            # Dot-stuffed and ended: sent as it is, in one write.
+            data = message_for(template, envelope, smtp_data=True, dkim=self.transport.signer)
+        except ValueError as exc:
+            raise PermanentFailure(str(exc)) from None
+        try:
+            return (yield from self._transaction(envelope, data, options))
+        except (*_DISCONNECTS, OSError) as exc:
+            self._drop()
+            raise TemporaryFailure(
+                f"connection to the smtp server lost: {str(exc) or type(exc).__name__}"
+            ) from None
+
+    def _transaction(
+        self, envelope: Envelope, data: bytes, options: list[str]
+    ) -> Generator[Request, Any, tuple[int, bytes]]:
+        primed, self.primed = self.primed, None
+        if self.pipelining:
+            if primed is not envelope:  # else they went behind the previous message
+                self._send(self._commands(envelope, options))
+            replies = [(yield READ), (yield READ), (yield READ)]
+        else:
+            replies = []
+            extra = "".join(" " + option for option in options)
+            mail = f"MAIL FROM:<{self.sender}>{extra}\r\n".encode()
+            to = f"RCPT TO:<{envelope.email}>\r\n".encode()
+            for command in (mail, to, b"DATA\r\n"):
+                self._send(command)
+                replies.append((yield READ))
+                if replies[-1][0] >= 400:
+                    break
+        refused = next(((n, c, t) for n, (c, t) in enumerate(replies[:2]) if c >= 400), None)
+        data_code, data_text = replies[2] if len(replies) == 3 else (0, b"")
+        if data_code == 354 and refused:
+            self._send(b".\r\n")  # no valid recipient: an empty message that goes nowhere
+            yield READ
+        if refused:
+            yield from self._reset()
+            stage, code, text = refused
+            self._raise(code, text, "MAIL FROM" if stage == 0 else "RCPT TO")
+        if data_code != 354:
+            yield from self._reset()
+            self._raise(data_code, data_text, "DATA")
+        # `data` is dot-stuffed and ends with the final dot (MessageTemplate, smtp_data=True).
+        following = (yield TAKE_NOW) if self.ahead else None
+        commands = self._prime(following) if following is not None else b""
+        try:
+            self._send_both(data, commands)  # fails before the final dot: nothing was accepted
+        except _SentThenLost as lost:  # the final dot went, the next recipient's commands did not
+            self._drop()
+            raise UnknownOutcome(
+                "the smtp connection was lost after the message was sent, before the server's "
+                f"reply: {lost}"
+            ) from None
+        try:
+            code, text = yield READ
+        except (*_DISCONNECTS, OSError) as exc:
+            # The whole message went; the server may have queued it before the line broke.
+            self._drop()
+            raise UnknownOutcome(
+                "the smtp connection was lost after the message was sent, before the server's "
+                f"reply: {str(exc) or type(exc).__name__}"
+            ) from None
+        if code != 250:
+            if self.primed is None:  # else RSET would land in the next message's DATA
+                yield from self._reset()
+            self._raise(code, text, "end of data")
+        return code, text
+
+    def _prime(self, following: Envelope) -> bytes:
+        """The commands of the next recipient, to go out behind this message's final dot:
+        their replies come back with this message's (one round trip a message instead of
+        two). Nothing of that message's content goes before its mark."""
+        try:
+            commands = self._commands(following, self._options(following))
+        except PermanentFailure:
+            self.pool.give_back(following)  # refused when its turn comes, without a word sent
+            return b""
+        self.primed = following
+        return commands
+
+    def _options(self, envelope: Envelope) -> list[str]:
+        """The MAIL FROM parameters for this recipient on this connection."""
+        options = ["BODY=8BITMIME"] if self.transport.template_for(self.eight_bit).eight_bit else []
+        if not envelope.email.isascii():
+            if not self.utf8:
+                raise PermanentFailure(
+                    "the server does not accept non-ASCII addresses (no SMTPUTF8)"
+                )
+            options.append("SMTPUTF8")
+        return options
+
+    def _commands(self, envelope: Envelope, options: list[str]) -> bytes:
+        """MAIL FROM, RCPT TO and DATA for one recipient, as one pipelined group."""
+        extra = "".join(" " + option for option in options)
+        return (
+            f"MAIL FROM:<{self.sender}>{extra}\r\nRCPT TO:<{envelope.email}>\r\nDATA\r\n".encode()
+        )
+
+    def _send(self, data: bytes) -> None:
+        assert self.sock is not None
+        self.sock.sendall(data)
+
+    def _send_both(self, data: bytes, following: bytes) -> None:
+        """Write `data` and `following` in one go (two writes let the server answer `data` in
+        a packet of its own, and Nagle then holds the next answer for a delayed ACK: 40 ms).
+        Counts what went: raises OSError when some of `data` did not (nothing was accepted),
+        _SentThenLost when all of it did, final dot included, and the rest did not."""
+        sock = self.sock
+        assert sock is not None
+        if isinstance(sock, ssl.SSLSocket):  # never primed (a TLS write cannot say how much went)
+            sock.sendall(data)
+            return
+        parts = [memoryview(data), memoryview(following)]
+        done = 0
+        try:
+            while parts:
+                sent = sock.sendmsg(parts)
+                done += sent
+                while parts and sent >= len(parts[0]):
+                    sent -= len(parts.pop(0))
+                if parts and sent:
+                    parts[0] = parts[0][sent:]
+        except OSError as exc:
+            if done >= len(data):
+                raise _SentThenLost(str(exc) or type(exc).__name__) from None
+            raise
+
+    def _reset(self) -> Generator[Request, Any, None]:
+        try:
+            self._send(b"RSET\r\n")
+            code, _ = yield READ
+        except (*_DISCONNECTS, OSError):
+            code = -1
+        if code != 250:
+            self._drop()
+
+    def _raise(self, code: int, text: bytes, stage: str) -> None:
+        if code == 421 or code == -1:
+            self._drop()
+        if 400 <= code < 500 or code == -1:
+            raise TemporaryFailure(_reply(code, text))
+        reply = _reply(code, text)
+        if stage == "MAIL FROM":  # the sender is refused: nothing can go through this server
+            raise FatalTransportError(
+                f"the smtp server {self.host}:{self.port} refused the sender: {reply}"
+            )
+        if stage == "RCPT TO" and _RELAY_DENIED.search(reply):  # our setup, not the reader
+            raise FatalTransportError(
+                f"the smtp server {self.host}:{self.port} does not relay for this sender: {reply}; "
+                "check transport.username and COMPOSE_SMTP_PASSWORD"
+            )
+        # 5xx for this recipient: final. At RCPT it is the address itself (a hard bounce).
+        raise PermanentFailure(reply, bounce=stage == "RCPT TO")
+
+    def _connect(self) -> None:
         s, host, port = self.settings, self.host, self.port
-        sender_domain = self.template.domain
         smtp: smtplib.SMTP | None = None
         try:
-            smtp = connect(host, port, s.timeout, helo_name(sender_domain))
+            smtp = connect(host, port, s.timeout, helo_name(self.transport.template.domain))
             start_session(smtp, s, port, clear_login_ok=_is_loopback(host))
         except (NoStartTLS, LoginInClear) as refusal:
             if smtp is not None:
@@ -117,236 +371,41 @@ class SMTPChannel(Channel[SMTPPayload, SMTPReply]):
                 raise FatalTransportError(reason) from None
             raise TemporaryFailure(reason) from None
         self.connect_failures = 0
-        if smtp.sock is not None:  # a primed group must not wait for an ACK (Nagle)
-            with contextlib.suppress(OSError):
-                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = smtp.sock
+        assert sock is not None
+        with contextlib.suppress(OSError):  # a primed group must not wait for an ACK (Nagle)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.smtp, self.sock = smtp, sock
+        self._replies.clear()
+        self._lines, self._buffer = [], b""
         self.pipelining = s.pipelining and smtp.has_extn("pipelining")
         self.eight_bit = smtp.has_extn("8bitmime")
         self.utf8 = smtp.has_extn("smtputf8")
-        return smtp
-
-    def build_payload(self, batch: Sequence[Envelope]) -> SMTPPayload:
-        (envelope,) = batch
-        if self.primed is not None and self.primed.key != envelope.key:
-            # Another recipient's DATA may be open on this connection: only closing it abandons
-            # that message safely (a dot would deliver it empty, a command would become its text).
-            self._drop()
-        if self.smtp is None:
-            self.smtp = self._connect()
-        template = self.template if self.eight_bit else self.seven_bit_template
-        options = self._options(envelope)
-        prepared, self.prepared = self.prepared, None
-        if prepared is not None and prepared[0] == envelope.key:
-            return envelope, prepared[1], options
-        try:
-            # Dot-stuffed and ended: sent as it is, in one write.
-            data = message_for(template, envelope, smtp_data=True, dkim=self.signer)
-        except ValueError as exc:
-            raise PermanentFailure(str(exc)) from None
-        return envelope, data, options
-
-    def _options(self, envelope: Envelope) -> list[str]:
-        """The MAIL FROM parameters for this recipient on this connection."""
-        template = self.template if self.eight_bit else self.seven_bit_template
-        options = ["BODY=8BITMIME"] if template.eight_bit else []
-        if not envelope.email.isascii():
-            if not self.utf8:
-                raise PermanentFailure(
-                    "the server does not accept non-ASCII addresses (no SMTPUTF8)"
-                )
-            options.append("SMTPUTF8")
-        return options
-
-    def _commands(self, envelope: Envelope, options: list[str]) -> bytes:
-        """MAIL FROM, RCPT TO and DATA for one recipient, as one pipelined group."""
-        sender = self.template.newsletter.from_.email
-        extra = "".join(" " + option for option in options)
-        return f"MAIL FROM:<{sender}>{extra}\r\nRCPT TO:<{envelope.email}>\r\nDATA\r\n".encode()
-
-    @property
-    def uses_ahead(self) -> bool:
-        """Connected to a server that offers PIPELINING, without TLS: see _prime."""
-        return (
-            self.smtp is not None
-            and self.pipelining
-            and not isinstance(self.smtp_socket, ssl.SSLSocket)
-        )
-
-    def _prime(self) -> bytes:
-        """The commands of the recipient the runner will hand over next, to go out behind this
-        message's final dot: their replies come back with this message's (one round trip a
-        message instead of two). Nothing of that message's content goes before its turn."""
-        following = self.ahead
-        if (
-            not self.pipelining
-            or len(following) != 1
-            or isinstance(self.smtp_socket, ssl.SSLSocket)
-        ):
-            return b""  # TLS: a write cannot say how much of it went (see _send_both)
-        try:
-            options = self._options(following[0])
-        except PermanentFailure:
-            return b""  # refused when its turn comes, without a word to the server
-        return self._commands(following[0], options)
-
-    def _prepare(self, envelope: Envelope) -> None:
-        """Make the primed recipient's message now, while the replies are on their way."""
-        template = self.template if self.eight_bit else self.seven_bit_template
-        try:
-            # Signing too happens while the replies are on their way.
-            data = message_for(template, envelope, smtp_data=True, dkim=self.signer)
-        except ValueError:
-            return  # refused in build_payload when its turn comes
-        self.prepared = (envelope.key, data)
-
-    @property
-    def smtp_socket(self) -> socket.socket | None:
-        """The connection's socket, when connected."""
-        return self.smtp.sock if self.smtp is not None else None
-
-    @staticmethod
-    def _send_both(smtp: smtplib.SMTP, data: bytes, following: bytes) -> None:
-        """Write `data` and `following` in one go (two writes let the server answer `data` in
-        a packet of its own, and Nagle then holds the next answer for a delayed ACK: 40 ms).
-        Counts what went: raises OSError when some of `data` did not (nothing was accepted),
-        _SentThenLost when all of it did, final dot included, and the rest did not."""
-        sock = smtp.sock
-        assert sock is not None
-        parts = [memoryview(data), memoryview(following)]
-        done = 0
-        try:
-            while parts:
-                sent = sock.sendmsg(parts)
-                done += sent
-                while parts and sent >= len(parts[0]):
-                    sent -= len(parts.pop(0))
-                if parts and sent:
-                    parts[0] = parts[0][sent:]
-        except OSError as exc:
-            if done >= len(data):
-                raise _SentThenLost(str(exc) or type(exc).__name__) from None
-            raise
-
-    def post(self, payload: SMTPPayload) -> SMTPReply:
-        envelope, data, options = payload
-        smtp = self.smtp
-        assert smtp is not None
-        try:
-            return self._transaction(smtp, envelope, data, options)
-        except (*_DISCONNECTS, OSError) as exc:
-            self._drop()
-            raise TemporaryFailure(
-                f"connection to the smtp server lost: {str(exc) or type(exc).__name__}"
-            ) from None
-
-    def _transaction(
-        self, smtp: smtplib.SMTP, envelope: Envelope, data: bytes, options: list[str]
-    ) -> SMTPReply:
-        # PIPELINING: 10,000 x 17 KB, 3,498 msg/s vs 3,060 without (benchmarks/send.py, 2026-12-02)
-        primed, self.primed = self.primed, None
-        if self.pipelining:
-            if primed is None:  # else they went behind the previous message
-                smtp.send(self._commands(envelope, options))
-            replies = [smtp.getreply(), smtp.getreply(), smtp.getreply()]
-        else:
-            replies = []
-            sender = self.template.newsletter.from_.email
-            extra = "".join(" " + option for option in options)
-            mail = f"MAIL FROM:<{sender}>{extra}\r\n".encode()
-            to = f"RCPT TO:<{envelope.email}>\r\n".encode()
-            for command in (mail, to, b"DATA\r\n"):
-                smtp.send(command)
-                replies.append(smtp.getreply())
-                if replies[-1][0] >= 400:
-                    break
-        refused = next(((n, c, t) for n, (c, t) in enumerate(replies[:2]) if c >= 400), None)
-        data_code, data_text = replies[2] if len(replies) == 3 else (0, b"")
-        if data_code == 354 and refused:
-            smtp.send(b".\r\n")  # no valid recipient: an empty message that goes nowhere
-            smtp.getreply()
-        if refused:
-            self._reset(smtp)
-            stage, code, text = refused
-            self._raise(code, text, "MAIL FROM" if stage == 0 else "RCPT TO")
-        if data_code != 354:
-            self._reset(smtp)
-            self._raise(data_code, data_text, "DATA")
-        # `data` is dot-stuffed and ends with the final dot (MessageTemplate, smtp_data=True).
-        following = self._prime()
-        try:
-            if following:
-                self._send_both(smtp, data, following)
-                self.primed = self.ahead[0]
-                self._prepare(self.primed)  # while the server reads and answers
-            else:
-                smtp.send(data)  # fails before the final dot is out: nothing was accepted
-        except _SentThenLost as lost:  # the final dot went, the next recipient's commands did not
-            self._drop()
-            raise UnknownOutcome(
-                "the smtp connection was lost after the message was sent, before the server's "
-                f"reply: {lost}"
-            ) from None
-        try:
-            code, text = smtp.getreply()
-        except (*_DISCONNECTS, OSError) as exc:
-            # The whole message went; the server may have queued it before the line broke.
-            self._drop()
-            raise UnknownOutcome(
-                "the smtp connection was lost after the message was sent, before the server's "
-                f"reply: {str(exc) or type(exc).__name__}"
-            ) from None
-        if code != 250:
-            if self.primed is None:  # else RSET would land in the next message's DATA
-                self._reset(smtp)
-            self._raise(code, text, "end of data")
-        return code, text
-
-    def _raise(self, code: int, text: bytes, stage: str) -> None:
-        if code == 421 or code == -1:
-            self._drop()
-        if 400 <= code < 500 or code == -1:
-            raise TemporaryFailure(_reply(code, text))
-        reply = _reply(code, text)
-        if stage == "MAIL FROM":  # the sender is refused: nothing can go through this server
-            raise FatalTransportError(
-                f"the smtp server {self.host}:{self.port} refused the sender: {reply}"
-            )
-        if stage == "RCPT TO" and _RELAY_DENIED.search(reply):  # our setup, not the reader
-            raise FatalTransportError(
-                f"the smtp server {self.host}:{self.port} does not relay for this sender: {reply}; "
-                "check transport.username and COMPOSE_SMTP_PASSWORD"
-            )
-        # 5xx for this recipient: final. At RCPT it is the address itself (a hard bounce).
-        raise PermanentFailure(reply, bounce=stage == "RCPT TO")
-
-    def _reset(self, smtp: smtplib.SMTP) -> None:
-        try:
-            smtp.rset()
-        except (smtplib.SMTPException, OSError):
-            self._drop()
+        # The next recipient's commands behind a message: with PIPELINING, and without TLS.
+        self.ahead = self.pipelining and not isinstance(sock, ssl.SSLSocket)
 
     def _drop(self) -> None:
-        self.primed = None
-        self.prepared = None
+        """Close the connection; a recipient taken ahead goes back to the pool unmarked."""
+        if self.primed is not None:
+            self.pool.give_back(self.primed)
+            self.primed = None
         if self.smtp is not None:
             try:
                 self.smtp.close()
             finally:
-                self.smtp = None
+                self.smtp = self.sock = None
 
-    def parse_response(self, response: SMTPReply, batch: Sequence[Envelope]) -> list[str | None]:
-        code, text = response
-        return [_reply(code, text)[:200]]
-
-    def close(self) -> None:
+    def _quit(self) -> Generator[Request, Any, None]:
         if self.primed is not None:  # a DATA is open: QUIT would become its text
             self._drop()
         if self.smtp is not None:
-            try:
-                self.smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
+            with contextlib.suppress(*_DISCONNECTS, OSError):
+                self._send(b"QUIT\r\n")
+                yield READ
             self._drop()
+
+    def close(self) -> None:
+        self._drop()
 
 
 class SMTPTransport(Transport):
@@ -365,8 +424,15 @@ class SMTPTransport(Transport):
         # transport.dkim: the key is read and checked now, before anything is sent.
         self.signer = dkim_signer(settings.dkim) if settings.dkim is not None else None
 
-    def open_channel(self) -> SMTPChannel:
-        return SMTPChannel(self)
+    def template_for(self, eight_bit: bool) -> MessageTemplate:
+        """The message template for a connection: 8-bit as written, or 7-bit for a server
+        without 8BITMIME."""
+        return self.template if eight_bit else self.seven_bit_template
+
+    def open_pool(self, feed: Feed) -> Pool:
+        pool = Pool(feed, self.settings.timeout)
+        pool.add([SMTPConversation(self, pool, feed.stop) for _ in range(self.concurrency)])
+        return pool
 
     def describe(self) -> str:
         user = f" as {self.settings.username}" if self.settings.username else ""
