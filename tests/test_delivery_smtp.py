@@ -24,8 +24,10 @@ from doubles.smtp_servers import (
     Greylisting,
     Recording,
     Refusing,
+    Silent,
     free_port,
     smtp_server,
+    tls_files,
 )
 
 from composer.delivery.tokens import read_token
@@ -83,6 +85,36 @@ def test_auth_from_the_environment_and_a_refused_login(tmp_path: Path) -> None:
     assert "wrong-password-xyz" not in bad.stdout + bad.stderr
     no_password = send(project, **login, **smtp_env(server))
     assert no_password.code == 2 and "COMPOSE_SMTP_PASSWORD" in no_password.stderr
+
+
+def test_over_starttls_with_a_login_everyone_gets_it_once(tmp_path: Path) -> None:
+    # TLS: the next recipient's commands never go behind a message (a TLS write cannot say how
+    # much of it went), and replies are read out of whole TLS records.
+    total = 30
+    project = make_project(tmp_path, total, transport="smtp")
+    tls = tls_files(tmp_path)
+    env = {
+        "SSL_CERT_FILE": str(tls.cert),
+        "COMPOSE_SMTP_USERNAME": "sender",
+        "COMPOSE_SMTP_PASSWORD": "right-password",
+    }
+    with smtp_server(Pipelining(delay=0.0), auth=("sender", "right-password"), tls=tls) as server:
+        result = send(project, **env, **smtp_env(server))
+        assert result.code == 0, result.stderr
+        assert server.handler.connections <= 4 * 2  # EHLO again after STARTTLS
+    assert server.handler.counts() == Counter(readers(total))
+    assert log_states(project) == Counter({"sent": total})
+    _whole_messages_only(server)
+
+
+def test_no_answer_to_the_final_dot_is_unknown_after_the_timeout(tmp_path: Path) -> None:
+    project = make_project(tmp_path, 2, transport="smtp", extra_settings="  timeout: 1\n")
+    with smtp_server(Silent()) as server:
+        result = send(project, **smtp_env(server))
+    assert result.code == 0, result.stderr  # nothing retryable is left
+    assert "unknown: 2" in result.stdout
+    assert server.handler.counts() == Counter(readers(2))  # taken once, never resent
+    assert log_states(project) == Counter({"unknown": 2})
 
 
 def test_greylisting_451_is_retried(tmp_path: Path) -> None:

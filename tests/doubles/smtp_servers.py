@@ -14,19 +14,30 @@ Usage::
     smtp_server(DroppingAfterData())   # stores each message, then drops the line before its 250
     smtp_server(DroppingAfterData(times=1))  # only for each recipient's first message
     smtp_server(auth=("user", "password"))       # AUTH required (no TLS needed on loopback)
+    smtp_server(tls=tls_files(tmp_path))         # STARTTLS with a certificate for 127.0.0.1
+    smtp_server(Silent())              # takes each message and never answers its final dot
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import datetime as dt
+import ipaddress
 import socket
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 @dataclass
@@ -154,6 +165,62 @@ class DroppingAfterData(Recording):
         return reply
 
 
+@dataclass
+class Silent(Recording):
+    """Stores each message and never answers its final dot (the client's timeout decides)."""
+
+    async def handle_DATA(self, server, session, envelope):
+        await super().handle_DATA(server, session, envelope)
+        await asyncio.sleep(3600)
+        return "250 too late"
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """A certificate for 127.0.0.1 and its key; `cert` also serves as the client's CA file."""
+
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+def tls_files(folder: Path) -> TLSFiles:
+    """A self-signed certificate for 127.0.0.1, written to `folder` (trust it on the client
+    side with SSL_CERT_FILE=<cert>)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    files = TLSFiles(folder / "smtp-cert.pem", folder / "smtp-key.pem")
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return files
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as probe:
@@ -185,11 +252,15 @@ def _authenticator(login: str, password: str):  # -> an aiosmtpd authenticator
 
 @contextlib.contextmanager
 def smtp_server(
-    handler: Recording | None = None, *, auth: tuple[str, str] | None = None
+    handler: Recording | None = None,
+    *,
+    auth: tuple[str, str] | None = None,
+    tls: TLSFiles | None = None,
 ) -> Iterator[Server]:
     """Run an aiosmtpd server with `handler` (default: Recording) on a free port.
 
     With `auth=(login, password)` the server requires AUTH (allowed without TLS, on loopback).
+    With `tls`, it offers STARTTLS and requires it before anything else.
     """
     handler = handler or Recording()
     extra: dict[str, object] = {}
@@ -199,6 +270,8 @@ def smtp_server(
             "auth_required": True,
             "auth_require_tls": False,
         }
+    if tls is not None:
+        extra.update(tls_context=tls.server_context(), require_starttls=True, auth_require_tls=True)
     controller = Controller(
         handler,
         hostname="127.0.0.1",
