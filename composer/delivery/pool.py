@@ -17,7 +17,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from composer.delivery.log import Outcome
@@ -95,8 +95,11 @@ class Conversation(Protocol):
 class Pool:
     """Runs conversations to the end in this thread; see the module's docstring."""
 
-    def __init__(self, feed: Feed, timeout: float) -> None:
+    def __init__(
+        self, feed: Feed, timeout: float, on_close: Callable[[], None] | None = None
+    ) -> None:
         self.feed = feed
+        self.on_close = on_close  # once every connection is closed
         self.timeout = timeout  # seconds a reply may take
         self.returned: deque[Envelope] = deque()  # taken ahead, then given back unmarked
         self._talks: dict[Conversation, Talk] = {}
@@ -135,6 +138,8 @@ class Pool:
             for conv in list(self._talks):
                 conv.close()
             self._selector.close()
+            if self.on_close is not None:
+                self.on_close()
 
     def _step(self) -> None:
         """Let each ready conversation go on until it waits for something."""
@@ -149,7 +154,7 @@ class Pool:
                     request = talk.send(value)
             except StopIteration:
                 del talks[conv]
-                self._unwatch(conv)
+                self.unwatch(conv)
                 continue
             if request is READ:
                 self._read(conv)
@@ -177,12 +182,12 @@ class Pool:
             self._ready.append((conv, ConnectionError("not connected")))
             return
         if self._watched.get(conv) is not sock:
-            self._unwatch(conv)
+            self.unwatch(conv)
             self._selector.register(sock, selectors.EVENT_READ, conv)
             self._watched[conv] = sock
         self._reading[conv] = time.monotonic() + self.timeout
 
-    def _unwatch(self, conv: Conversation) -> None:
+    def unwatch(self, conv: Conversation) -> None:
         sock = self._watched.pop(conv, None)
         if sock is not None:
             try:
@@ -262,5 +267,5 @@ class Pool:
         except OSError:
             data = b""
         if not data:
-            self._unwatch(conv)  # closed: nothing more to wait for on it
+            self.unwatch(conv)  # closed: nothing more to wait for on it
         conv.receive(data)
