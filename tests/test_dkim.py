@@ -98,7 +98,13 @@ def key_env(key_pem: str, source: str, tmp_path: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("kind", "source", "handler"),
-    [("rsa", "inline", Recording), ("ed25519", "file", SevenBitPipelining)],
+    # RSA messages are signed ahead on other threads, for the 8-bit template: a 7-bit server's
+    # connection makes its own.
+    [
+        ("rsa", "inline", Recording),
+        ("rsa", "file", SevenBitPipelining),
+        ("ed25519", "file", SevenBitPipelining),
+    ],
 )
 def test_every_message_verifies_and_a_tampered_header_does_not(
     tmp_path: Path, kind: str, source: str, handler: type[Recording]

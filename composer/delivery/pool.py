@@ -59,6 +59,7 @@ class Feed(Protocol):
     """Where the work comes from and where its outcomes go (the runner, or the test copies)."""
 
     stop: threading.Event
+    paced: bool  # a rate cap says when each envelope may go: none is taken ahead
 
     def take(self) -> Envelope | None:
         """The next envelope if it may go now; None when there is none now."""
@@ -96,9 +97,20 @@ class Pool:
     """Runs conversations to the end in this thread; see the module's docstring."""
 
     def __init__(
-        self, feed: Feed, timeout: float, on_close: Callable[[], None] | None = None
+        self,
+        feed: Feed,
+        timeout: float,
+        *,
+        prepare: Callable[[Envelope], None] | None = None,
+        ahead: int = 0,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.feed = feed
+        # `prepare` is told of each envelope `ahead` envelopes before a conversation takes it
+        # (so that its message can be made on another thread meanwhile).
+        self.prepare = prepare
+        self.ahead = 0 if feed.paced or prepare is None else ahead
+        self.upcoming: deque[Envelope] = deque()
         self.on_close = on_close  # once every connection is closed
         self.timeout = timeout  # seconds a reply may take
         self.returned: deque[Envelope] = deque()  # taken ahead, then given back unmarked
@@ -200,7 +212,12 @@ class Pool:
             return None
         if self.returned:
             return self.returned.popleft()
-        return self.feed.take()
+        if not self.ahead:
+            return self.feed.take()
+        while len(self.upcoming) <= self.ahead and (envelope := self.feed.take()) is not None:
+            self.upcoming.append(envelope)
+            self.prepare(envelope)  # type: ignore[misc]  # set whenever self.ahead is
+        return self.upcoming.popleft() if self.upcoming else None
 
     def _commit(self) -> None:
         commits, self._commits = self._commits, []

@@ -117,6 +117,7 @@ class _Run:
         settings = plan.settings
         self.limiter = RateLimiter(settings.max_per_second, settings.max_per_hour)
         self.batch_size = min(self.transport.batch_size, self.limiter.largest_batch or 10**9)
+        self.paced = self.limiter.active  # a pool takes nobody ahead of the rate cap
         self.queue: queue.Queue[list[Envelope]] = queue.Queue(self.transport.concurrency * 2)
         self.streak = 0  # failures in a row, across workers, with nothing sent in between
         self.max_streak = max(25, 5 * self.transport.concurrency * self.transport.batch_size)
@@ -471,6 +472,7 @@ class _TestCopies:
 
     def __init__(self, envelopes: Sequence[Envelope], summary: SendSummary) -> None:
         self.stop = threading.Event()
+        self.paced = False
         self.summary = summary
         self._left = list(reversed(envelopes))
 
