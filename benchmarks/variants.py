@@ -13,8 +13,9 @@
 3. `--smtp N`: a whole `compose send` (child process) of N readers over SMTP to Postfix's
    `smtp-sink`, of benchmarks/send.py's 17 KB fixture issue given merge fields in subject and
    body, 3 languages and 4 pillars with `tailor: lead` (48 variants), side by side with the
-   same issue without them and with `smtp-source -s 4` sending N messages of the same size.
-   Medians of `--repeat` interleaved rounds.
+   same issue without them; each beside `smtp-source -s 4` sending N messages of its size (the
+   48-variant issue has 16 sections: its messages are ~31 KB, the plain one's ~17 KB). Medians
+   of `--repeat` interleaved rounds.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from composer.build import build_issue, build_variant
 from composer.delivery.plan import dry_run, plan_send
+from composer.delivery.transports.base import message_for
 from composer.project import load_project
 from composer.render import variants
 
@@ -181,39 +183,70 @@ def smtp_projects(send, readers: int) -> tuple[Path, Path]:
     return plain, personal
 
 
+def mean_size(project: Path, sample: int = 500) -> int:
+    """The mean size in bytes of the first `sample` readers' messages (they differ in
+    variant and merge values)."""
+    plan = plan_send(
+        load_project(project), project / "issues" / "x.yaml", "main", transport="outbox"
+    )
+    assert plan.audience is not None
+    sizes: list[int] = []
+    for list_name, chunk in plan.audience.chunks():
+        for reader in chunk[: sample - len(sizes)]:
+            envelope = plan.reader_envelope(reader, list_name)
+            sizes.append(len(message_for(plan.template, envelope)))
+        if len(sizes) >= sample:
+            break
+    return round(statistics.mean(sizes))
+
+
 def bench_smtp(readers: int, repeat: int) -> None:
     send = _send_module()
     if shutil.which("smtp-sink") is None or shutil.which("smtp-source") is None:
         print("smtp: skipped (smtp-sink/smtp-source not installed; apt-get install postfix)")
         return
     plain, personal = smtp_projects(send, readers)
-    size = send.message_size(plain)
+    sizes = {"one variant": send.message_size(plain), "48 variants": mean_size(personal)}
     port = send.free_port()
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
     sink = subprocess.Popen(["smtp-sink", *user, f"127.0.0.1:{port}", "256"])
     try:
         send.wait_for_port(port)
-        source = ["smtp-source", "-s", "4", "-m", str(readers), "-l", str(size),
-                  f"127.0.0.1:{port}"]  # fmt: skip
-        times: dict[str, list[float]] = {"smtp-source": [], "one variant": [], "48 variants": []}
+        times: dict[str, list[float]] = {}
         before = send.load()
         for _ in range(repeat):
-            started = time.perf_counter()
-            subprocess.run(source, check=True)
-            times["smtp-source"].append(time.perf_counter() - started)
-            times["one variant"].append(send.run_whole(plain, port))
-            times["48 variants"].append(send.run_whole(personal, port))
-        base = statistics.median(times["smtp-source"])
+            for label, project in (("one variant", plain), ("48 variants", personal)):
+                source = ["smtp-source", "-s", "4", "-m", str(readers), "-l",
+                          str(sizes[label]), f"127.0.0.1:{port}"]  # fmt: skip
+                started = time.perf_counter()
+                subprocess.run(source, check=True)
+                times.setdefault(f"smtp-source, {label}", []).append(time.perf_counter() - started)
+                times.setdefault(label, []).append(send.run_whole(project, port))
+            # As the officer works: the preview's "view as" (or a dry run) rendered every
+            # variant, and the send reads them back from the render cache.
+            dry = [*send.send_command(personal), "--dry-run"]
+            env = {
+                **send.user_env(),
+                "COMPOSE_SMTP_HOST": "127.0.0.1",
+                "COMPOSE_SMTP_PORT": str(port),
+            }
+            subprocess.run(dry, check=True, stdout=subprocess.DEVNULL, env=env)
+            times.setdefault("48, previewed", []).append(
+                send.run_whole(personal, port, after_build=True)
+            )
         print(
-            f"smtp: {readers:,} messages of about {size:,} bytes, 4 connections, median of "
-            f"{repeat} (load {before} -> {send.load()})"
+            f"smtp: {readers:,} messages, 4 connections, median of {repeat} "
+            f"(load {before} -> {send.load()})"
         )
-        for label, values in times.items():
-            elapsed = statistics.median(values)
+        sizes["48, previewed"] = sizes["48 variants"]
+        times["smtp-source, 48, previewed"] = times["smtp-source, 48 variants"]
+        for label, size in sizes.items():
+            base = statistics.median(times[f"smtp-source, {label}"])
+            elapsed = statistics.median(times[label])
             print(
-                f"  {label:<12} {elapsed:6.2f} s {readers / elapsed:8,.0f} msg/s  "
-                f"{base / elapsed:.2f} of smtp-source  (runs: "
-                f"{', '.join(f'{t:.2f}' for t in values)})"
+                f"  {label:<12} {size:7,} bytes  smtp-source {base:5.2f} s  whole send "
+                f"{elapsed:5.2f} s {readers / elapsed:8,.0f} msg/s  {base / elapsed:.2f} of "
+                f"smtp-source  (runs: {', '.join(f'{t:.2f}' for t in times[label])})"
             )
     finally:
         sink.terminate()

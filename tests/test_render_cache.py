@@ -6,8 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from composer.build import RENDER_CACHE, build_issue
 from composer.project import STATE_DIR, load_project
+from composer.render import cache as cache_module
+from composer.render.cache import RenderCache
 from tests.conftest import run_compose
 
 
@@ -55,3 +59,23 @@ def test_an_unwritable_cache_is_no_cache(small_project: Path) -> None:
     (small_project / STATE_DIR / RENDER_CACHE).write_text("a file, not a folder")
     built = build_issue(load_project(small_project), small_project / "issues" / "small.yaml")
     assert "<html" in built.email_html
+
+
+def test_the_oldest_entries_go_past_the_byte_budget_and_a_hundred_stay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A send with 48 variants writes two entries a variant: a count of 64 made it miss them all.
+    cache = RenderCache(tmp_path)
+    page = "x" * 1000
+    for n in range(100):
+        cache.get_or_make("inlined", (str(n),), lambda: page)
+    assert len(list(tmp_path.glob("*.html"))) == 100
+    made = {cache.get_or_make("inlined", (str(n),), lambda: "again") for n in range(100)}
+    assert made == {page}  # every one read back
+    monkeypatch.setattr(cache_module, "KEEP_BYTES", 10_500)
+    for n in range(100, 103):
+        cache.get_or_make("inlined", (str(n),), lambda: page)
+    assert len(list(tmp_path.glob("*.html"))) == 10
+    newest = cache.get_or_make("inlined", ("102",), lambda: "made again")
+    assert newest == page  # the newest stayed
+    assert cache.get_or_make("inlined", ("0",), lambda: "made again") == "made again"

@@ -21,7 +21,10 @@ from pathlib import Path
 from composer.atomic import write_bytes_atomically
 
 _RENDERING_CODE = Path(__file__).with_name("html.py")
-KEEP = 64  # entries: a few issues' worth (each build makes three); the oldest go first
+# The newest entries up to this many bytes stay; the oldest go first. An entry is ~25 KB: a
+# build makes three, a send with variants two a variant (48 variants: 2.4 MB). A budget of 64
+# entries made such a send miss its whole cache every time.
+KEEP_BYTES = 16 * 2**20
 _current: contextvars.ContextVar[RenderCache | None] = contextvars.ContextVar(
     "render_cache", default=None
 )
@@ -52,10 +55,20 @@ class RenderCache:
         return made
 
     def _prune(self) -> None:
-        entries = sorted(self.folder.glob("*.html"), key=_mtime, reverse=True)
-        for stale in entries[KEEP:]:
+        kept = 0
+        for entry in sorted(self._entries(), reverse=True):
+            _, size, path = entry
+            kept += size
+            if kept > KEEP_BYTES:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+    def _entries(self) -> Iterator[tuple[float, int, Path]]:
+        """(last used, size, path) of each entry."""
+        for path in self.folder.glob("*.html"):
             with contextlib.suppress(OSError):
-                stale.unlink()
+                stat = path.stat()
+                yield stat.st_mtime, stat.st_size, path
 
 
 @contextlib.contextmanager
@@ -92,10 +105,3 @@ def _versions() -> str:
         except metadata.PackageNotFoundError:
             found.append(f"{name}=?")
     return ",".join(found)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
