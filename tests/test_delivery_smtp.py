@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from doubles.delivery_project import compose_args, compose_env, make_project, run, send
 from doubles.smtp_servers import (
+    Capping,
     Dropping,
     Greylisting,
     Recording,
@@ -115,6 +116,27 @@ def test_no_answer_to_the_final_dot_is_unknown_after_the_timeout(tmp_path: Path)
     assert "unknown: 2" in result.stdout
     assert server.handler.counts() == Counter(readers(2))  # taken once, never resent
     assert log_states(project) == Counter({"unknown": 2})
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_relay_that_caps_messages_a_connection_gets_a_new_one_at_once(
+    tmp_path: Path, pipelining: bool
+) -> None:
+    # Not a failed attempt of the reader's: no backoff (an hour here), no attempt counted.
+    total = 23
+    settings = f"  pipelining: {str(pipelining).lower()}\n"
+    project = make_project(tmp_path, total, transport="smtp", extra_settings=settings)
+    config = project / "newsletter.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("backoff: 0.02", "backoff: 3600"), encoding="utf-8")
+    handler = (Capping if not pipelining else CappingPipelining)(per_connection=5)
+    with smtp_server(handler) as server:
+        result = send(project, **smtp_env(server))
+    assert result.code == 0, result.stderr
+    assert server.handler.counts() == Counter(readers(total))
+    assert server.handler.refused_at_cap >= 1
+    with sqlite3.connect(project / ".compose" / "delivery.sqlite") as db:
+        assert set(db.execute("SELECT state, attempts FROM deliveries")) == {("sent", 1)}
 
 
 def test_greylisting_451_is_retried(tmp_path: Path) -> None:
@@ -397,6 +419,15 @@ class Pipelining(Slow):
             return "550 5.1.1 User unknown"
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+
+@dataclass
+class CappingPipelining(Capping):
+    """Capping, offering PIPELINING: the 421 answers commands sent behind a message."""
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        responses = await super().handle_EHLO(server, session, envelope, hostname, responses)
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
 
 def _whole_messages_only(server) -> None:

@@ -16,6 +16,7 @@ Usage::
     smtp_server(auth=("user", "password"))       # AUTH required (no TLS needed on loopback)
     smtp_server(tls=tls_files(tmp_path))         # STARTTLS with a certificate for 127.0.0.1
     smtp_server(Silent())              # takes each message and never answers its final dot
+    smtp_server(Capping(per_connection=5))  # 421 and a closed line at the 6th MAIL FROM
 """
 
 from __future__ import annotations
@@ -163,6 +164,30 @@ class DroppingAfterData(Recording):
         if drop:
             server.transport.abort()  # no 250: the client cannot know the message was taken
         return reply
+
+
+@dataclass
+class Capping(Recording):
+    """Takes `per_connection` messages on a connection, then answers the next MAIL FROM with
+    421 and closes it, as relays that cap messages a connection do."""
+
+    per_connection: int = 5
+    refused_at_cap: int = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        taken = getattr(session, "taken", 0)
+        if taken >= self.per_connection:
+            with self.lock:
+                self.refused_at_cap += 1
+            server.transport.close()
+            return "421 4.7.0 Too many messages on this connection"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        session.taken = getattr(session, "taken", 0) + 1
+        return await super().handle_DATA(server, session, envelope)
 
 
 @dataclass

@@ -57,6 +57,11 @@ _SIGN_AHEAD = 64  # messages signed ahead of the connections (RSA)
 _MAX_LINE = 8192  # as smtplib: a reply line longer than this is not SMTP
 
 
+class _LineEnded(Exception):
+    """A server ended a connection it had delivered on before this transaction's content went
+    (many cap messages a connection: 421 at the next MAIL FROM): a new one, at once."""
+
+
 class _SentThenLost(Exception):
     """The whole message went, its final dot included, and then the connection broke."""
 
@@ -93,6 +98,7 @@ class SMTPConversation:
         self.sock: socket.socket | None = None
         self.pipelining = self.eight_bit = self.utf8 = self.ahead = False
         self.connect_failures = 0
+        self.delivered_here = 0  # messages this connection has delivered
         # The next recipient, taken but not marked: its MAIL, RCPT and DATA went out behind the
         # last message's final dot (RFC 2920: message content may start a group), their
         # replies not read yet.
@@ -168,6 +174,8 @@ class SMTPConversation:
             except FatalTransportError as exc:
                 yield Fatal(str(exc))
                 return Outcome(key, PENDING, str(exc), tries=attempt)
+            except _LineEnded:
+                attempt -= 1  # not the reader's attempt: a new connection tries at once
             except TemporaryFailure as exc:
                 if attempt >= self.settings.retries:
                     reason = f"{exc} (gave up after {attempt} attempts; a re-run retries)"
@@ -190,10 +198,13 @@ class SMTPConversation:
                 data = self._message(envelope)
         except ValueError as exc:
             raise PermanentFailure(str(exc)) from None
+        reused = self.delivered_here > 0
         try:
             return (yield from self._transaction(envelope, data, options))
-        except (*_DISCONNECTS, OSError) as exc:
+        except (*_DISCONNECTS, OSError) as exc:  # before the final dot (else UnknownOutcome)
             self._drop()
+            if reused:
+                raise _LineEnded from None
             raise TemporaryFailure(
                 f"connection to the smtp server lost: {str(exc) or type(exc).__name__}"
             ) from None
@@ -252,6 +263,7 @@ class SMTPConversation:
             if self.primed is None:  # else RSET would land in the next message's DATA
                 yield from self._reset()
             self._raise(code, text, "end of data")
+        self.delivered_here += 1
         return code, text
 
     def _prime(self, following: Envelope) -> bytes:
@@ -331,6 +343,8 @@ class SMTPConversation:
     def _raise(self, code: int, text: bytes, stage: str) -> None:
         if code == 421 or code == -1:
             self._drop()
+            if stage != "end of data" and self.delivered_here:
+                raise _LineEnded
         if 400 <= code < 500 or code == -1:
             raise TemporaryFailure(_reply(code, text))
         reply = _reply(code, text)
@@ -383,6 +397,7 @@ class SMTPConversation:
                 raise FatalTransportError(reason) from None
             raise TemporaryFailure(reason) from None
         self.connect_failures = 0
+        self.delivered_here = 0
         sock = smtp.sock
         assert sock is not None
         with contextlib.suppress(OSError):  # a primed group must not wait for an ACK (Nagle)
