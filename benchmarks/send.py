@@ -321,14 +321,19 @@ def bench_smtp(
 
 
 def run_child(
-    project: Path, env: dict[str, str], first_out: Callable[[], bool] | None = None
+    project: Path,
+    env: dict[str, str],
+    first_out: Callable[[], bool] | None = None,
+    cwd: Path | None = None,
 ) -> tuple[float, int, float | None]:
     """Run `compose send` in a child process: (wall seconds, peak RSS in KiB, seconds from the
-    start to the first message out, when `first_out` can tell)."""
+    start to the first message out, when `first_out` can tell). `cwd`: where it runs (`-m`
+    imports composer from there first)."""
     started = time.perf_counter()
     child = subprocess.Popen(
-        send_command(project), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+        send_command(project), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=cwd,
+    )  # fmt: skip
     first: list[float] = []
     done = threading.Event()
 
@@ -353,10 +358,15 @@ def run_child(
     return elapsed, usage.ru_maxrss, first[0] if first else None
 
 
-def sendgrid_child(project: Path, double: SendGridDouble) -> tuple[float, int, float | None]:
-    """`compose send` to the SendGrid double; (wall seconds, peak RSS KiB, first out seconds)."""
+def sendgrid_child(
+    project: Path, double: SendGridDouble, baseline: Path | None = None
+) -> tuple[float, int, float | None]:
+    """`compose send` to the SendGrid double, importing composer from `baseline` when given;
+    (wall seconds, peak RSS KiB, first out seconds)."""
     env = {**user_env(), "SENDGRID_API_KEY": double.api_key, "COMPOSE_SENDGRID_HOST": double.url}
-    return run_child(project, env, lambda: double.delivered > 0)
+    if baseline is not None:
+        env["PYTHONPATH"] = str(baseline)
+    return run_child(project, env, lambda: double.delivered > 0, cwd=baseline)
 
 
 def first_sent_in_log(project: Path) -> Callable[[], bool]:
@@ -410,22 +420,35 @@ def bench_scale(counts: list[int], transports: list[str]) -> None:
             )
 
 
-def bench_sendgrid(recipients: int) -> None:
-    """The SendGrid path for a small and a large list: requests, wall time, peak memory."""
+def bench_sendgrid(recipients: int, baseline: Path | None = None, repeat: int = 1) -> None:
+    """The SendGrid path for a small and a large list: requests, wall time, peak memory; with
+    `baseline`, the same sends importing composer from that tree, interleaved (medians)."""
     print(
-        f"sendgrid: list sizes {recipients // 10:,} and {recipients:,}, 1000 recipients a request"
+        f"sendgrid: list sizes {recipients // 10:,} and {recipients:,}, 1000 recipients a "
+        f"request, median of {repeat} (load {load()})"
     )
     for count in (recipients // 10, recipients):
         project = make_project(f"sendgrid-{count}", count, "sendgrid")
-        with SendGridDouble(api_key="SG.bench-key", keep_payloads=False) as double:
-            elapsed, peak, _ = sendgrid_child(project, double)
-            delivered = double.delivered
-            requests = len(double.requests)
-        assert delivered == count, (delivered, count)
-        print(
-            f"  {count:>7,} recipients: {requests:4d} requests, {elapsed:6.2f} s wall, "
-            f"{count / elapsed:8,.0f} recipients/s, peak RSS {peak / 1024:6.1f} MiB"
-        )
+        runs: dict[str, list[tuple[float, int, int]]] = {"now": [], "baseline": []}
+        for _ in range(repeat):
+            for label in ("now", "baseline") if baseline is not None else ("now",):
+                shutil.rmtree(project / ".compose", ignore_errors=True)
+                with SendGridDouble(api_key="SG.bench-key", keep_payloads=False) as double:
+                    tree = baseline if label == "baseline" else None
+                    elapsed, peak, _ = sendgrid_child(project, double, tree)
+                    assert double.delivered == count, (double.delivered, count)
+                    runs[label].append((elapsed, peak, len(double.requests)))
+        for label, done in runs.items():
+            if not done:
+                continue
+            elapsed = statistics.median(run[0] for run in done)
+            peak = max(run[1] for run in done)
+            print(
+                f"  {count:>7,} recipients{', baseline' if label == 'baseline' else ''}: "
+                f"{done[0][2]:4d} requests, {elapsed:6.2f} s wall, {count / elapsed:8,.0f} "
+                f"recipients/s, peak RSS {peak / 1024:6.1f} MiB  (runs: "
+                f"{', '.join(f'{run[0]:.2f}' for run in done)})"
+            )
 
 
 def main() -> None:
@@ -456,7 +479,7 @@ def main() -> None:
         sizes = [int(kb) for kb in args.sizes.split(",")]
         bench_smtp(args.messages, sizes, args.repeat, args.no_pipelining, args.baseline, args.dkim)
     if not args.skip_sendgrid:
-        bench_sendgrid(args.sendgrid)
+        bench_sendgrid(args.sendgrid, args.baseline, args.repeat if args.baseline else 1)
 
 
 if __name__ == "__main__":
