@@ -1,10 +1,12 @@
 """The send loop: stream the audience, skip who has it, deliver in batches, record every outcome.
 
 Workers (one per transport channel) take batches from a bounded queue, so memory stays flat
-however long the list is. Each batch is marked `sending` before it is handed over and recorded
-right after, so a crash leaves at most one batch per worker uncertain (the in-flight window);
-the next run resends those, and nobody else who already has the issue. Anything that goes wrong
-in a worker stops every worker at once and is raised in the caller's thread: a send never hangs.
+however long the list is; SMTP's pool (pool.py) instead pulls recipients one at a time from the
+same stream, in this thread. Each batch is marked `sending` before it is handed over and
+recorded right after, so a crash leaves at most one batch per worker (one message per SMTP
+connection) uncertain: the in-flight window. The next run resends those, and nobody else who
+already has the issue. Anything that goes wrong in a worker stops every worker at once and is
+raised in the caller's thread: a send never hangs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Transports: outbox (files), smtp, sendgrid; all follow the flow fixed in base.py."""
+"""Transports: outbox (files), smtp, sendgrid. Outbox and SendGrid follow the flow fixed in
+base.py, a worker thread each; SMTP drives its connections from one thread (pool.py)."""
 
 from __future__ import annotations
 

@@ -127,7 +127,8 @@ class SMTPConversation:
                 self._replies.append((code, b"\n".join(self._lines)))
                 self._lines = []
         self._buffer = buffer[start:]
-        if len(self._buffer) > _MAX_LINE:
+        if len(self._buffer) > _MAX_LINE:  # not SMTP: read as a broken line
+            self._buffer = b""
             self._replies.append(smtplib.SMTPServerDisconnected("a reply line too long"))
 
     def reply(self) -> tuple[int, bytes] | BaseException | None:
