@@ -24,6 +24,7 @@ from composer.delivery.log import Outcome
 from composer.delivery.transports.base import Envelope
 
 READ = "read"  # -> the next reply: (code, text); a broken line is raised at the yield
+WRITE = "write"  # -> None once the socket has room again (no connection waits for another's)
 TAKE = "take"  # -> the next envelope, waiting for one if need be; None: no more work
 TAKE_NOW = "take-now"  # -> the next envelope if one may go right now, else None
 
@@ -117,6 +118,7 @@ class Pool:
         self._talks: dict[Conversation, Talk] = {}
         self._ready: deque[tuple[Conversation, Any]] = deque()
         self._reading: dict[Conversation, float] = {}  # -> when its reply is overdue
+        self._writing: dict[Conversation, float] = {}  # -> when its write is overdue
         self._sleeping: dict[Conversation, float] = {}  # -> when it wakes
         self._taking: list[Conversation] = []
         self._commits: list[tuple[Conversation, Commit]] = []
@@ -170,6 +172,8 @@ class Pool:
                 continue
             if request is READ:
                 self._read(conv)
+            elif request is WRITE:
+                self._write(conv)
             elif request is TAKE_NOW:
                 ready.append((conv, self._take()))
             elif request is TAKE:
@@ -189,15 +193,27 @@ class Pool:
         if reply is not None:
             self._ready.append((conv, reply))
             return
+        if self._watch(conv, selectors.EVENT_READ):
+            self._reading[conv] = time.monotonic() + self.timeout
+
+    def _write(self, conv: Conversation) -> None:
+        if self._watch(conv, selectors.EVENT_READ | selectors.EVENT_WRITE):
+            self._writing[conv] = time.monotonic() + self.timeout
+
+    def _watch(self, conv: Conversation, events: int) -> bool:
+        """Have the selector report these events of conv's socket; False (and the conversation
+        told) when it is not connected."""
         sock = conv.sock
         if sock is None:
             self._ready.append((conv, ConnectionError("not connected")))
-            return
+            return False
         if self._watched.get(conv) is not sock:
             self.unwatch(conv)
-            self._selector.register(sock, selectors.EVENT_READ, conv)
+            self._selector.register(sock, events, conv)
             self._watched[conv] = sock
-        self._reading[conv] = time.monotonic() + self.timeout
+        elif self._selector.get_key(sock).events != events:
+            self._selector.modify(sock, events, conv)
+        return True
 
     def unwatch(self, conv: Conversation) -> None:
         sock = self._watched.pop(conv, None)
@@ -250,15 +266,25 @@ class Pool:
         deadline = now + _POLL
         if self._reading:
             deadline = min(deadline, min(self._reading.values()))
+        if self._writing:
+            deadline = min(deadline, min(self._writing.values()))
         if self._sleeping:
             deadline = min(deadline, min(self._sleeping.values()))
         if self._taking:
             deadline = min(deadline, now + _RATE_POLL)
         events = self._selector.select(max(deadline - now, 0.0))
-        for key, _ in events:
+        for key, mask in events:
             conv = key.data
-            self._receive(conv, key.fileobj)  # type: ignore[arg-type]
+            if mask & selectors.EVENT_READ:
+                self._receive(conv, key.fileobj)  # type: ignore[arg-type]
+            if mask & selectors.EVENT_WRITE and self._writing.pop(conv, None) is not None:
+                self._watch(conv, selectors.EVENT_READ)
+                self._ready.append((conv, None))
         now = time.monotonic()
+        for conv, due in list(self._writing.items()):
+            if due <= now:
+                del self._writing[conv]
+                self._ready.append((conv, TimeoutError("timed out writing to the server")))
         for conv, due in list(self._reading.items()):
             reply = conv.reply()
             if reply is not None:
@@ -285,4 +311,6 @@ class Pool:
             data = b""
         if not data:
             self.unwatch(conv)  # closed: nothing more to wait for on it
+            if self._writing.pop(conv, None) is not None:
+                self._ready.append((conv, None))  # its next write says how
         conv.receive(data)

@@ -23,6 +23,7 @@ from composer.delivery.pool import (
     READ,
     TAKE,
     TAKE_NOW,
+    WRITE,
     Commit,
     Fatal,
     Feed,
@@ -55,6 +56,7 @@ _DISCONNECTS = (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, s
 _SIGNING_THREADS = 2
 _SIGN_AHEAD = 64  # messages signed ahead of the connections (RSA)
 _MAX_LINE = 8192  # as smtplib: a reply line longer than this is not SMTP
+_TLS_RECORD = 16384  # the most one TLS write takes (a record's worth)
 
 
 class _LineEnded(Exception):
@@ -216,7 +218,7 @@ class SMTPConversation:
         primed, self.primed = self.primed, None
         if self.pipelining:
             if primed is not envelope:  # else they went behind the previous message
-                self._send(self._commands(envelope, options))
+                yield from self._send(self._commands(envelope, options))
             replies = [(yield READ), (yield READ), (yield READ)]
         else:
             replies = []
@@ -224,14 +226,16 @@ class SMTPConversation:
             mail = f"MAIL FROM:<{self.sender}>{extra}\r\n".encode()
             to = f"RCPT TO:<{envelope.email}>\r\n".encode()
             for command in (mail, to, b"DATA\r\n"):
-                self._send(command)
+                yield from self._send(command)
                 replies.append((yield READ))
                 if replies[-1][0] >= 400:
                     break
         refused = next(((n, c, t) for n, (c, t) in enumerate(replies[:2]) if c >= 400), None)
         data_code, data_text = replies[2] if len(replies) == 3 else (0, b"")
         if data_code == 354 and refused:
-            self._send(b".\r\n")  # no valid recipient: an empty message that goes nowhere
+            yield from self._send(
+                b".\r\n"
+            )  # no valid recipient: an empty message that goes nowhere
             yield READ
         if refused:
             yield from self._reset()
@@ -244,7 +248,7 @@ class SMTPConversation:
         following = (yield TAKE_NOW) if self.ahead else None
         commands = self._prime(following) if following is not None else b""
         try:
-            self._send_both(data, commands)  # fails before the final dot: nothing was accepted
+            yield from self._send(data, commands)  # fails before the final dot: nothing accepted
         except _SentThenLost as lost:  # the final dot went, the next recipient's commands did not
             self._drop()
             raise UnknownOutcome(
@@ -303,38 +307,38 @@ class SMTPConversation:
             f"MAIL FROM:<{self.sender}>{extra}\r\nRCPT TO:<{envelope.email}>\r\nDATA\r\n".encode()
         )
 
-    def _send(self, data: bytes) -> None:
-        assert self.sock is not None
-        self.sock.sendall(data)
-
-    def _send_both(self, data: bytes, following: bytes) -> None:
-        """Write `data` and `following` in one go (two writes let the server answer `data` in
-        a packet of its own, and Nagle then holds the next answer for a delayed ACK: 40 ms).
-        Counts what went: raises OSError when some of `data` did not (nothing was accepted),
-        _SentThenLost when all of it did, final dot included, and the rest did not."""
+    def _send(self, data: bytes, following: bytes = b"") -> Generator[Request, Any, None]:
+        """Write `data`, then `following`, in one go where the socket takes it (two writes let
+        the server answer `data` in a packet of its own, and Nagle then holds the next answer
+        for a delayed ACK: 40 ms); when its buffer is full, the other connections go on until
+        it has room. Counts what went: raises OSError when some of `data` did not (nothing
+        was accepted), _SentThenLost when all of it did, final dot included, and the rest
+        did not."""
         sock = self.sock
         assert sock is not None
-        if isinstance(sock, ssl.SSLSocket):  # never primed (a TLS write cannot say how much went)
-            sock.sendall(data)
-            return
-        parts = [memoryview(data), memoryview(following)]
+        tls = isinstance(sock, ssl.SSLSocket)  # never primed: `following` is empty
+        parts = [memoryview(part) for part in (data, following) if part]
         done = 0
         try:
             while parts:
-                sent = sock.sendmsg(parts)
+                try:
+                    sent = sock.send(parts[0][:_TLS_RECORD]) if tls else sock.sendmsg(parts)
+                except (BlockingIOError, ssl.SSLWantWriteError):
+                    yield WRITE
+                    continue
                 done += sent
                 while parts and sent >= len(parts[0]):
                     sent -= len(parts.pop(0))
                 if parts and sent:
                     parts[0] = parts[0][sent:]
         except OSError as exc:
-            if done >= len(data):
+            if following and done >= len(data):
                 raise _SentThenLost(str(exc) or type(exc).__name__) from None
             raise
 
     def _reset(self) -> Generator[Request, Any, None]:
         try:
-            self._send(b"RSET\r\n")
+            yield from self._send(b"RSET\r\n")
             code, _ = yield READ
         except (*_DISCONNECTS, OSError):
             code = -1
@@ -403,6 +407,7 @@ class SMTPConversation:
         assert sock is not None
         with contextlib.suppress(OSError):  # a primed group must not wait for an ACK (Nagle)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)  # the pool waits for replies and for room to write
         self.smtp, self.sock = smtp, sock
         self._replies.clear()
         self._lines, self._buffer = [], b""
@@ -429,7 +434,7 @@ class SMTPConversation:
             self._drop()
         if self.smtp is not None:
             with contextlib.suppress(*_DISCONNECTS, OSError):
-                self._send(b"QUIT\r\n")
+                yield from self._send(b"QUIT\r\n")
                 yield READ
             self._drop()
 
