@@ -236,18 +236,21 @@ class DeliveryLog:
     ) -> None:
         self.close()
 
-    def _transaction(self, *steps: tuple[str, Iterable[Sequence[object]]]) -> None:
-        """Run `steps` in one transaction; on any failure roll back and raise (never hang)."""
+    def _transaction(self, *steps: tuple[str, Iterable[Sequence[object]]]) -> int:
+        """Run `steps` in one transaction; on any failure roll back and raise (never hang).
+        Returns how many rows they changed."""
         with self._lock:
-            self._commit(*steps)
+            return self._commit(*steps)
 
-    def _commit(self, *steps: tuple[str, Iterable[Sequence[object]]]) -> None:
+    def _commit(self, *steps: tuple[str, Iterable[Sequence[object]]]) -> int:
         """`_transaction` for a caller that holds the lock."""
+        changed = 0
         try:
             self._db.execute("BEGIN IMMEDIATE")
             for sql, rows in steps:
-                self._db.executemany(sql, rows)
+                changed += self._db.executemany(sql, rows).rowcount
             self._db.execute("COMMIT")
+            return changed
         except BaseException as exc:
             if self._db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
@@ -256,8 +259,8 @@ class DeliveryLog:
                 raise _cannot_write(self.path, exc) from exc
             raise
 
-    def _write(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
-        self._transaction((sql, rows))
+    def _write(self, sql: str, rows: Iterable[Sequence[object]]) -> int:
+        return self._transaction((sql, rows))
 
     def begin_send(self, issue: str, list_name: str, record: SendRecord) -> SendRecord | None:
         """Remember how this send started; returns the earlier record when one exists."""
@@ -320,10 +323,11 @@ class DeliveryLog:
                 )
         return found
 
-    def enqueue(self, issue: str, list_name: str, emails: Iterable[str], transport: str) -> None:
-        """Add pending rows for addresses not yet in the log (existing rows are untouched)."""
+    def enqueue(self, issue: str, list_name: str, emails: Iterable[str], transport: str) -> int:
+        """Add pending rows for addresses not yet in the log (existing rows are untouched);
+        returns how many were added."""
         now = time.time()
-        self._write(
+        return self._write(
             "INSERT OR IGNORE INTO deliveries (issue, list, email, state, transport, created_at, "
             "updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
             [(issue, list_name, email, transport, now, now) for email in emails],

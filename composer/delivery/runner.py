@@ -137,8 +137,9 @@ class _Run:
                 return
             keys = [r.key for r in chunk]
             # New rows name the list that reaches them; a row of an earlier send stays.
-            self.log.enqueue(plan.issue, list_name, keys, self.transport.name)
-            states = self.log.states(plan.issue, keys)
+            added = self.log.enqueue(plan.issue, list_name, keys, self.transport.name)
+            # All new (a first send): all pending, nothing to look up.
+            states = {} if added == len(keys) else self.log.states(plan.issue, keys)
             if self.wave is not None:
                 chunk = [r for r in chunk if plan.when(r) == self.wave]
             todo = [
