@@ -1,7 +1,8 @@
 """One thread drives every connection of a send, each connection's conversation a generator.
 
 Worker threads, one a connection, spent most of a send handing the GIL to each other and
-waiting for one another's commits (benchmarks/README.md, "Where the time goes"). Here the
+waiting for one another's commits (benchmarks/README.md, "Now: one thread drives every
+connection"). Here the
 conversations take turns in one thread: each runs until it waits for a reply, for work, for a
 commit or for its backoff, and tells the loop so by what it yields. The loop reads whatever
 the server answered on any connection, and commits the outcomes and marks that every
@@ -51,7 +52,7 @@ class Fatal(NamedTuple):
 Request = str | Commit | Sleep | Fatal
 Talk = Generator[Request, Any, None]
 
-_RECV = 262_144
+_RECV = 262_144  # the most one read takes
 _POLL = 0.1  # seconds between looks at the stop flag while nothing else happens
 _RATE_POLL = 0.01  # while a conversation waits for the rate cap
 
