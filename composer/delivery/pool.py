@@ -2,12 +2,12 @@
 
 Worker threads, one a connection, spent most of a send handing the GIL to each other and
 waiting for one another's commits (benchmarks/README.md, "Now: one thread drives every
-connection"). Here the
-conversations take turns in one thread: each runs until it waits for a reply, for work, for a
-commit or for its backoff, and tells the loop so by what it yields. The loop reads whatever
-the server answered on any connection, and commits the outcomes and marks that every
-conversation asked for in one round, in one transaction, before any of them goes on: a message's
-content still never leaves before its `sending` mark is committed.
+connection"). Here the conversations take turns in one thread: each runs until it waits for a
+reply, for room to write, for work, for a commit or for its backoff, and tells the loop so by
+what it yields. The loop reads whatever the server answered on any connection, and commits the
+outcomes and marks that every conversation asked for in one round, in one transaction, before
+any of them goes on: a message's content still never leaves before its `sending` mark is
+committed.
 """
 
 from __future__ import annotations
