@@ -218,6 +218,21 @@ def test_sign_up_confirm_and_consent_records(served: ReaderServer) -> None:
         assert record["user_agent"].startswith("python-httpx/")
 
 
+def test_a_sign_up_on_another_editions_page_gets_that_edition(tmp_path: Path) -> None:
+    editions = OUTBOX + "\nlanguages: [en, sq]"
+    with ReaderServer(tmp_path / "project", transport=editions) as served:
+        for address, accept in (("besa@example.org", "sq"), ("ann@example.org", "en-GB")):
+            with client() as browser:
+                browser.headers["Accept-Language"] = accept
+                assert sign_up(browser, served.base, address).status_code == 200
+                done = confirm(browser, confirm_link(outbox_message(served.project, address)))
+                assert done.status_code == 200
+        rows = {r["email"]: r for r in list_rows(served.project, "newsletter")}
+    assert rows["besa@example.org"]["language"] == "sq"  # the Albanian edition
+    assert rows["ann@example.org"]["language"] == ""  # the default edition, as without a column
+    assert rows["known@example.org"]["language"] == ""
+
+
 def test_the_form_shows_the_consent_sentence_lists_and_pillars(served: ReaderServer) -> None:
     page = httpx.get(f"{served.base}/subscribe")
     assert page.status_code == 200

@@ -90,6 +90,9 @@ class SignupEndpoints:
         news = site.project.newsletter
         self.settings: SignupSettings | None = news.signup
         self.pillars = dict(news.pillars)
+        # The editions a reader can get, and the one a reader without a `language` gets.
+        self.editions = set(news.languages)
+        self.default_edition = news.default_language
         self.mailer = ConfirmationMailer(site.project)
         self.claims = ClaimLedger(site.project.state_dir())
         self.limits = parse_many(rate or os.environ.get(RATE_ENV) or DEFAULT_RATE)
@@ -315,6 +318,9 @@ class SignupEndpoints:
         cells = [("name", signup.name)] if signup.name else []
         if self._offered_interests():
             cells.append(("interests", ";".join(signup.interests)))
+        if signup.language in self.editions and signup.language != self.default_edition:
+            # Signed up on the page in another edition's language: that edition is theirs.
+            cells.append(("language", signup.language))
         for name in signup.lists:
             change_list(project, name, [Change(signup.email, "join", tuple(cells))])
             records.append(
