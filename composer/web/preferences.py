@@ -24,7 +24,6 @@ from composer.audience.membership import (
     memberships,
 )
 from composer.audience.suppressions import add_suppressions, is_suppressed
-from composer.delivery.tokens import TEST_COPY, InvalidToken, read_token
 from composer.render.i18n import N_, display_name
 from composer.web.pages import translate
 from composer.web.readers import ReaderSite, chosen, csrf_field, mask_address, read_form
@@ -60,22 +59,11 @@ class PreferencesEndpoints:
         self.languages = [str(code) for code in offered] if offered else [news.language]
 
     def _decode(self, request: Request) -> tuple[str, str] | Response:
-        try:
-            list_name, email = read_token(self.site.secret, request.path_params["token"])
-        except InvalidToken:
-            request.state.log_note = "invalid token"
-            return self.site.error(
-                request,
-                400,
-                N_("This link is not valid"),
-                N_(
-                    "The link may have been cut or changed. Use the complete link from the "
-                    "newsletter."
-                ),
-            )
-        if list_name == TEST_COPY:
-            return self.site.test_copy(request, email)
-        return list_name, email
+        return self.site.reader_of(
+            request,
+            N_("This link is not valid"),
+            N_("The link may have been cut or changed. Use the complete link from the newsletter."),
+        )
 
     def _standing(self, list_name: str, email: str) -> Standing:
         project = self.site.project

@@ -18,7 +18,7 @@ from composer.audience.consent import (
     utc_now,
 )
 from composer.audience.records import EMAIL, address_key, open_table
-from composer.delivery.tokens import make_token
+from composer.delivery.tokens import TEST_COPY, InvalidToken, make_token, read_token
 from composer.errors import ComposeError
 from composer.project import Project, display_path
 from composer.render.i18n import N_, accept_language, negotiate, resolve_language
@@ -108,6 +108,18 @@ class ReaderSite:
             **self.context,
         )
         return HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
+
+    def reader_of(self, request: Request, title: str, detail: str) -> tuple[str, str] | Response:
+        """The (list, address) the link's token names; else the page to answer with: a 400
+        saying `title` and `detail` for a bad token, or the test copy's page."""
+        try:
+            list_name, email = read_token(self.secret, request.path_params["token"])
+        except InvalidToken:
+            request.state.log_note = "invalid token"
+            return self.error(request, 400, title, detail)
+        if list_name == TEST_COPY:
+            return self.test_copy(request, email)
+        return list_name, email
 
     def test_copy(self, request: Request, email: str) -> Response:
         """The answer to a link from a `send --test` copy: what a reader would get, no change."""
