@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from composer.delivery.dkim import CONTRACT_HEADERS, EXTRA_HEADERS
+from tests.test_delivery_message import HandMade
 
 _ED_KEY = ed25519.Ed25519PrivateKey.generate()
 SELECTOR = "news2026"
@@ -253,14 +254,6 @@ def test_sign_up_confirmations_over_smtp_are_signed_too(
         assert not verifies(
             received.data.replace(b"/confirm/abc", b"/confirm/abd"), dns_record(key)
         )
-
-
-@dataclass
-class HandMade:
-    slug: str
-    subject: str
-    email_html: str
-    email_txt: str
 
 
 _PIECE = st.lists(
