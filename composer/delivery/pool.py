@@ -229,11 +229,11 @@ class Pool:
             return None
         if self.returned:
             return self.returned.popleft()
-        if not self.ahead:
+        if not self.ahead or self.prepare is None:
             return self.feed.take()
         while len(self.upcoming) <= self.ahead and (envelope := self.feed.take()) is not None:
             self.upcoming.append(envelope)
-            self.prepare(envelope)  # type: ignore[misc]  # set whenever self.ahead is
+            self.prepare(envelope)
         return self.upcoming.popleft() if self.upcoming else None
 
     def _commit(self) -> None:
