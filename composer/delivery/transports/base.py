@@ -118,6 +118,25 @@ class FatalTransportError(Exception):
     """Nothing more can go through this transport (bad credentials, no server): stop the send."""
 
 
+def final_outcome(
+    key: str,
+    exc: PermanentFailure | UnknownOutcome | TemporaryFailure,
+    attempt: int,
+    reason: str | None = None,
+) -> Outcome:
+    """What a failure that ends a recipient's tries records: a refusal (a failed request when
+    the refusal is not final), an outcome nobody can know (never resent unasked), or a temporary
+    failure given up on after the last retry (a re-run tries again)."""
+    if isinstance(exc, PermanentFailure):
+        state = REFUSED if exc.final else FAILED
+        return Outcome(key, state, reason or str(exc), tries=attempt, bounce=exc.bounce)
+    if isinstance(exc, UnknownOutcome):
+        reason = f"{exc} (not resent: it may have been delivered)"
+        return Outcome(key, UNKNOWN, reason, tries=attempt)
+    reason = f"{exc} (gave up after {attempt} attempts; a re-run retries)"
+    return Outcome(key, FAILED, reason, tries=attempt)
+
+
 class Channel(ABC, Generic[PayloadT, ResponseT]):
     """One worker's line to the peer (an SMTP connection, an HTTP client), reused across batches."""
 
@@ -169,34 +188,25 @@ class Channel(ABC, Generic[PayloadT, ResponseT]):
                     )
                 remaining = []
             except PermanentFailure as exc:
-                state = REFUSED if exc.final else FAILED
                 if exc.rejected is None:
                     for envelope in remaining:
-                        outcomes[envelope.key] = Outcome(
-                            envelope.key, state, str(exc), tries=attempt, bounce=exc.bounce
-                        )
+                        outcomes[envelope.key] = final_outcome(envelope.key, exc, attempt)
                     remaining = []
                 else:
                     # Drop the recipients the peer named and try the rest again at once.
                     for index, reason in exc.rejected.items():
                         key = remaining[index].key
-                        outcomes[key] = Outcome(
-                            key, state, reason, tries=attempt, bounce=exc.bounce
-                        )
+                        outcomes[key] = final_outcome(key, exc, attempt, reason)
                     remaining = [e for i, e in enumerate(remaining) if i not in exc.rejected]
                     attempt -= 1
             except UnknownOutcome as exc:
-                reason = f"{exc} (not resent: it may have been delivered)"
                 for envelope in remaining:
-                    outcomes[envelope.key] = Outcome(envelope.key, UNKNOWN, reason, tries=attempt)
+                    outcomes[envelope.key] = final_outcome(envelope.key, exc, attempt)
                 remaining = []
             except TemporaryFailure as exc:
                 if attempt >= self.settings.retries:
-                    reason = f"{exc} (gave up after {attempt} attempts; a re-run retries)"
                     for envelope in remaining:
-                        outcomes[envelope.key] = Outcome(
-                            envelope.key, FAILED, reason, tries=attempt
-                        )
+                        outcomes[envelope.key] = final_outcome(envelope.key, exc, attempt)
                     remaining = []
                 elif stop.is_set() or stop.wait(backoff(self.settings, attempt, exc.retry_after)):
                     # Stopping (Ctrl-C): leave these pending for the next run rather than wait.

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from composer.delivery.dkim import dkim_signer
-from composer.delivery.log import FAILED, PENDING, REFUSED, SENT, UNKNOWN, Outcome
+from composer.delivery.log import PENDING, SENT, Outcome
 from composer.delivery.message import MessageTemplate
 from composer.delivery.pool import (
     READ,
@@ -42,6 +42,7 @@ from composer.delivery.transports.base import (
     Transport,
     UnknownOutcome,
     backoff,
+    final_outcome,
     message_for,
 )
 
@@ -168,12 +169,8 @@ class SMTPConversation:
             try:
                 code, text = yield from self._attempt(envelope)
                 return Outcome(key, SENT, provider_id=_reply(code, text)[:200], tries=attempt)
-            except PermanentFailure as exc:
-                state = REFUSED if exc.final else FAILED
-                return Outcome(key, state, str(exc), tries=attempt, bounce=exc.bounce)
-            except UnknownOutcome as exc:
-                reason = f"{exc} (not resent: it may have been delivered)"
-                return Outcome(key, UNKNOWN, reason, tries=attempt)
+            except (PermanentFailure, UnknownOutcome) as exc:
+                return final_outcome(key, exc, attempt)
             except FatalTransportError as exc:
                 yield Fatal(str(exc))
                 return Outcome(key, PENDING, str(exc), tries=attempt)
@@ -181,8 +178,7 @@ class SMTPConversation:
                 attempt -= 1  # not the reader's attempt: a new connection tries at once
             except TemporaryFailure as exc:
                 if attempt >= self.settings.retries:
-                    reason = f"{exc} (gave up after {attempt} attempts; a re-run retries)"
-                    return Outcome(key, FAILED, reason, tries=attempt)
+                    return final_outcome(key, exc, attempt)
                 if self.primed is not None:  # another recipient's DATA is open: abandon it
                     self._drop()
                 if not (yield Sleep(backoff(self.settings, attempt, exc.retry_after))):
